@@ -1,0 +1,1 @@
+"""SIAM: age estimation from smile videos with spatially-indexed attention."""
