@@ -1,0 +1,65 @@
+"""Scrubbing run-to-run noise from executed notebooks."""
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+from siamlib.notebook import scrub_notebook
+
+
+def make_executed_notebook(duration: float, rate: str) -> nbformat.NotebookNode:
+    notebook = new_notebook()
+    notebook.metadata["papermill"] = {
+        "start_time": f"2026-01-01T00:00:{duration:02.0f}",
+        "end_time": "2026-01-01T00:01:00",
+        "duration": duration,
+        "parameters": {"seed": 0},
+        "environment_variables": {"HOME": "/somewhere"},
+    }
+    cell = new_code_cell("train()", execution_count=1)
+    cell["id"] = "train-cell"
+    cell.metadata["papermill"] = {"duration": duration, "status": "completed"}
+    cell.metadata["execution"] = {"iopub.execute_input": "2026-01-01T00:00:01"}
+    cell.outputs = [
+        new_output("stream", name="stdout", text="MAE 4.2\n"),
+        new_output(
+            "stream",
+            name="stderr",
+            text=f"epochs:  50%|█████     | 5/10 [00:0{int(duration)}<00:05, {rate}it/s]\r"
+            "UserWarning: something worth keeping\n",
+        ),
+        new_output("stream", name="stderr", text=f"folds: 100%|██| 2/2 [00:03<00:00, {rate}it/s]\n"),
+    ]
+    notebook.cells.append(cell)
+    return notebook
+
+
+def test_scrub_makes_runs_identical(tmp_path):
+    first, second = tmp_path / "first.ipynb", tmp_path / "second.ipynb"
+    nbformat.write(make_executed_notebook(3.0, "1.5"), first)
+    nbformat.write(make_executed_notebook(7.0, "2.9"), second)
+    assert first.read_bytes() != second.read_bytes()
+
+    scrub_notebook(first)
+    scrub_notebook(second)
+
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_scrub_keeps_results_and_warnings(tmp_path):
+    path = tmp_path / "run.ipynb"
+    nbformat.write(make_executed_notebook(3.0, "1.5"), path)
+    scrub_notebook(path)
+    notebook = nbformat.read(path, as_version=4)
+
+    assert notebook.metadata["papermill"] == {"parameters": {"seed": 0}}
+    outputs = notebook.cells[0].outputs
+    assert [output["name"] for output in outputs] == ["stdout", "stderr"]
+    assert outputs[0]["text"] == "MAE 4.2\n"
+    assert outputs[1]["text"] == "UserWarning: something worth keeping\n"
+    assert "execution" not in notebook.cells[0].metadata
+
+
+def test_scrub_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.ipynb"):
+        scrub_notebook(tmp_path / "missing.ipynb")
