@@ -1,0 +1,107 @@
+"""The whole DVC pipeline on the tiny profile, in a temporary copy of the repository."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def merge(base: dict, overrides: dict) -> dict:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def copy_repository(destination: Path) -> None:
+    """Copy the tracked and untracked-but-not-ignored files, as a fresh clone would have them."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout.split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if not source.is_file():
+            continue  # deleted in the work tree but still in the index
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+
+
+def run(command: list[str], cwd: Path, env: dict) -> str:
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, (
+        f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    )
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    repository = tmp_path_factory.mktemp("study")
+    copy_repository(repository)
+    params = yaml.safe_load((repository / "params.yaml").read_text())
+    overrides = yaml.safe_load((repository / "profiles" / "tiny.yaml").read_text())
+    (repository / "params.yaml").write_text(yaml.safe_dump(merge(params, overrides), sort_keys=False))
+    # Results committed to the repository must not leak into the run being tested.
+    for stale in ("reports", "dvc.lock"):
+        path = repository / stale
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    run(["git", "init", "-q"], repository, env)
+    first = run([sys.executable, "-m", "dvc", "repro"], repository, env)
+    second = run([sys.executable, "-m", "dvc", "repro"], repository, env)
+    return repository, first, second
+
+
+def test_pipeline_writes_metrics(tiny_run):
+    repository, _first, _second = tiny_run
+    metrics = json.loads((repository / "reports" / "metrics.json").read_text())
+    assert metrics["dataset"] == "synthetic"
+    methods = metrics["methods"]
+    assert "SIAM" in methods
+    assert "Mean training age" in methods
+    assert any(name.startswith("SVR") for name in methods)
+    for values in methods.values():
+        assert values["mae"] >= 0
+        assert set(values["by_gender"]) <= {"female", "male"}
+        assert values["by_age_group"]
+
+
+def test_pipeline_writes_figures_and_notebooks(tiny_run):
+    repository, _first, _second = tiny_run
+    declared = yaml.safe_load((repository / "dvc.yaml").read_text())
+    for stage in declared["stages"].values():
+        for entry in stage.get("outs", []) + stage.get("plots", []) + stage.get("metrics", []):
+            name = entry if isinstance(entry, str) else next(iter(entry))
+            assert (repository / name).exists(), name
+    notebooks = sorted((repository / "reports" / "notebooks").glob("*.ipynb"))
+    assert len(notebooks) == 6
+    for notebook in notebooks:
+        text = notebook.read_text()
+        assert '"start_time"' not in text, notebook.name
+        assert '"duration"' not in text, notebook.name
+
+
+def test_pipeline_second_repro_does_nothing(tiny_run):
+    repository, _first, second = tiny_run
+    assert "Running stage" not in second
+    assert "Data and pipelines are up to date" in second
+    # data.dvc (the user's UvA-NEMO folder) is absent in a fresh clone, so ask about dvc.yaml only.
+    status = run([sys.executable, "-m", "dvc", "status", "dvc.yaml"], repository, dict(os.environ))
+    assert "up to date" in status
