@@ -1,0 +1,72 @@
+"""Training settings for SIAM."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+LOSSES: tuple[str, ...] = ("l1", "mse")
+OPTIMIZERS: tuple[str, ...] = ("adam", "adamw")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class TrainConfig:
+    """Settings for training SIAM on one cross-validation fold.
+
+    Attributes:
+        epochs: Maximum number of passes over the training clips.
+        batch_size: Clips per optimisation step.
+        learning_rate: Step size of the optimiser.
+        weight_decay: L2 penalty (Adam) or decoupled weight decay (AdamW).
+        optimizer: ``"adam"`` or ``"adamw"``.
+        patience: Stop after this many epochs without a lower validation MAE.
+        loss: ``"l1"`` (absolute error in years) or ``"mse"`` (squared error in years^2).
+        device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``.
+        num_threads: CPU threads for PyTorch during training; None keeps PyTorch's setting.
+        horizontal_flip: Mirror each training clip with probability 0.5, the same way in all
+            of its frames.
+    """
+
+    epochs: int = 30
+    batch_size: int = 8
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    optimizer: str = "adamw"
+    patience: int = 6
+    loss: str = "l1"
+    device: str = "auto"
+    num_threads: int | None = None
+    horizontal_flip: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ValueError(
+                f"num_threads must be a positive integer or None, got {self.num_threads!r}"
+            )
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
+        """Build a config from a mapping such as the ``train`` section of params.yaml.
+
+        Raises:
+            ValueError: If a key is not a field of the config, or a value is invalid.
+        """
+        known = {field.name for field in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig keys {unknown}; valid keys are {sorted(known)}")
+        return cls(**values)

@@ -1,0 +1,333 @@
+"""Training SIAM on one cross-validation fold, and predicting with a trained model.
+
+Shape letters: N clips in the cache, T frames per clip, H x W pixels, h x w positions of the
+spatial attention map.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from siamlib.models.siam import SIAM, SIAMConfig
+from siamlib.training.checkpoint import load_checkpoint, save_checkpoint
+from siamlib.training.config import TrainConfig
+from siamlib.training.dataset import ClipDataset, check_clip_arrays, check_rows
+from siamlib.training.reproducibility import resolve_device, seed_everything, torch_settings
+
+logger = logging.getLogger(__name__)
+
+HISTORY_COLUMNS: tuple[str, ...] = ("epoch", "train_loss", "val_mae")
+
+# TrainConfig fields that change where and how fast a run goes but not what it learns: a
+# finished checkpoint is reused when only these differ.
+RUNTIME_FIELDS: tuple[str, ...] = ("device", "num_threads")
+
+
+def train_fold(
+    model_config: SIAMConfig,
+    train_config: TrainConfig,
+    clips: np.ndarray,
+    mask: np.ndarray,
+    ages: np.ndarray,
+    train_rows: np.ndarray,
+    val_rows: np.ndarray,
+    checkpoint_path: str | os.PathLike[str],
+    seed: int,
+    progress: bool = True,
+) -> tuple[SIAM, pd.DataFrame]:
+    """Train SIAM on ``train_rows`` with early stopping on the MAE of ``val_rows``.
+
+    The run is seeded and, on CPU, exactly repeatable. After every epoch that lowers the
+    validation MAE, the model is written to ``checkpoint_path`` with ``complete=False``. When
+    training stops, the best state is written again with ``complete=True``. If a complete
+    checkpoint of the same run (same model config, training settings apart from device and
+    num_threads, seed and rows) already exists, it is loaded and nothing is trained. With no
+    validation rows, every epoch runs and the last state is kept.
+
+    Args:
+        model_config: The architecture.
+        train_config: The training settings.
+        clips: uint8 (N, T, H, W, 3) clips, e.g. the clip cache's memory map.
+        mask: bool (N, T), True on valid frames.
+        ages: Age in years of every clip, (N,).
+        train_rows: Indices of the clips to train on.
+        val_rows: Indices of the clips for early stopping; disjoint from ``train_rows``.
+        checkpoint_path: The fold's checkpoint file (see ``siamlib.training.checkpoint``).
+        seed: Seed for the initial weights, batch order, dropout and augmentation.
+        progress: Show a progress bar over epochs.
+
+    Returns:
+        The best model, in eval mode on the training device, and the history with one row per
+        epoch run and the columns ``epoch``, ``train_loss`` (mean loss over the epoch's
+        training clips) and ``val_mae`` (years; NaN without validation rows).
+
+    Raises:
+        ValueError: If an array has the wrong dtype or shape, the clip size does not match
+            ``model_config.image_size``, the rows are invalid, empty (train) or overlapping,
+            an age is not finite, or a selected clip has no valid frame.
+        RuntimeError: If no epoch gave a finite validation MAE.
+    """
+    check_clip_arrays(clips, mask)
+    N, T, H, W, _ = clips.shape
+    if (H, W) != (model_config.image_size, model_config.image_size):
+        raise ValueError(
+            f"clips are {H}x{W} pixels but model_config.image_size is {model_config.image_size}"
+        )
+    ages = np.asarray(ages, dtype=np.float64)
+    if ages.shape != (N,):
+        raise ValueError(f"ages must have shape ({N},), got {ages.shape}")
+    train_rows = check_rows(train_rows, N, "train_rows")
+    val_rows = check_rows(val_rows, N, "val_rows")
+    if len(train_rows) == 0:
+        raise ValueError("train_rows is empty")
+    overlap = np.intersect1d(train_rows, val_rows)
+    if len(overlap):
+        raise ValueError(f"train_rows and val_rows share rows {overlap[:10].tolist()}")
+    used = np.concatenate([train_rows, val_rows])
+    if not np.isfinite(ages[used]).all():
+        not_finite = used[~np.isfinite(ages[used])]
+        raise ValueError(f"ages of rows {not_finite[:10].tolist()} are not finite")
+    empty = used[~mask[used].any(axis=1)]
+    if len(empty):
+        raise ValueError(f"clips {empty[:10].tolist()} have no valid frame")
+
+    checkpoint_path = Path(checkpoint_path)
+    device = resolve_device(train_config.device)
+    run = {
+        "model_config": asdict(model_config),
+        "train_config": _learning_settings(asdict(train_config)),
+        "seed": int(seed),
+        "train_rows": train_rows.tolist(),
+        "val_rows": val_rows.tolist(),
+    }
+    with torch_settings(device, train_config.num_threads):
+        finished = _load_finished_run(checkpoint_path, run, device)
+        if finished is not None:
+            return finished
+        return _train(
+            model_config, train_config, clips, mask, ages, train_rows, val_rows,
+            checkpoint_path, run, device, progress,
+        )
+
+
+def predict(
+    model: SIAM,
+    clips: np.ndarray,
+    mask: np.ndarray,
+    rows: np.ndarray,
+    batch_size: int = 32,
+    device: str | torch.device | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predict the age and attention maps of the clips ``rows`` in eval mode.
+
+    Args:
+        model: A SIAM model; its train/eval mode is restored afterwards.
+        clips: uint8 (N, T, H, W, 3).
+        mask: bool (N, T), True on valid frames.
+        rows: Indices of the clips to predict, in output order.
+        batch_size: Clips per forward pass.
+        device: Device to run on; the model is moved there. None uses the model's device.
+
+    Returns:
+        ages float64 (n,) in years, spatial attention float32 (n, T, h, w) and temporal
+        attention float32 (n, T), for the n = len(rows) clips.
+
+    Raises:
+        ValueError: If an array or ``rows`` is invalid or ``batch_size`` is not positive.
+    """
+    check_clip_arrays(clips, mask)
+    rows = check_rows(rows, len(clips), "rows")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if device is None:
+        device = next(model.parameters()).device
+    device = torch.device(device)
+    model.to(device)
+
+    T = clips.shape[1]
+    side = model.config.attention_map_size
+    ages = [np.zeros(0)]
+    spatial = [np.zeros((0, T, side, side), dtype=np.float32)]
+    temporal = [np.zeros((0, T), dtype=np.float32)]
+    loader = DataLoader(ClipDataset(clips, mask, rows), batch_size=batch_size, shuffle=False)
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for frames, frame_mask, _ in loader:
+            output = model(frames.to(device), frame_mask.to(device))
+            ages.append(output.age.double().cpu().numpy())
+            spatial.append(output.spatial_attention.float().cpu().numpy())
+            temporal.append(output.temporal_attention.float().cpu().numpy())
+    model.train(was_training)
+    return np.concatenate(ages), np.concatenate(spatial), np.concatenate(temporal)
+
+
+def _learning_settings(train_config: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in train_config.items() if key not in RUNTIME_FIELDS}
+
+
+def _load_finished_run(
+    path: Path, run: dict[str, Any], device: torch.device
+) -> tuple[SIAM, pd.DataFrame] | None:
+    """Load the model and history of a complete checkpoint of ``run``, or return None."""
+    if not path.exists():
+        return None
+    checkpoint = load_checkpoint(path)
+    if not checkpoint.get("complete", False):
+        logger.info("checkpoint %s is from an unfinished run; training again", path)
+        return None
+    stored = {**checkpoint, "train_config": _learning_settings(checkpoint["train_config"])}
+    differing = [key for key in run if stored.get(key) != run[key]]
+    if differing:
+        logger.warning(
+            "checkpoint %s was written for a different run (%s differ); training again and "
+            "overwriting it", path, ", ".join(differing),
+        )
+        return None
+
+    model_config = SIAMConfig.from_dict(checkpoint["model_config"])
+    model = SIAM(model_config, checkpoint["age_mean"], checkpoint["age_std"])
+    model.load_state_dict(checkpoint["model_state"])
+    model.to(device).eval()
+    history = pd.DataFrame(checkpoint["history"], columns=list(HISTORY_COLUMNS))
+    logger.info(
+        "loaded finished run from %s (best epoch %d); not training", path, checkpoint["epoch"]
+    )
+    return model, history
+
+
+def _train(
+    model_config: SIAMConfig,
+    train_config: TrainConfig,
+    clips: np.ndarray,
+    mask: np.ndarray,
+    ages: np.ndarray,
+    train_rows: np.ndarray,
+    val_rows: np.ndarray,
+    checkpoint_path: Path,
+    run: dict[str, Any],
+    device: torch.device,
+    progress: bool,
+) -> tuple[SIAM, pd.DataFrame]:
+    seed_everything(run["seed"])
+    train_ages = ages[train_rows]
+    age_mean = float(train_ages.mean())
+    age_std = float(train_ages.std()) or 1.0
+    model = SIAM(model_config, age_mean=age_mean, age_std=age_std).to(device)
+
+    optimizer_class = torch.optim.AdamW if train_config.optimizer == "adamw" else torch.optim.Adam
+    optimizer = optimizer_class(
+        model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
+    )
+    loss_fn = nn.L1Loss() if train_config.loss == "l1" else nn.MSELoss()
+    # One generator drives the batch order and the flips, so a seeded run repeats exactly.
+    generator = torch.Generator().manual_seed(run["seed"])
+    loader = DataLoader(
+        ClipDataset(clips, mask, train_rows, ages),
+        batch_size=train_config.batch_size,
+        shuffle=True,
+        generator=generator,
+        pin_memory=device.type == "cuda",
+    )
+
+    history: list[dict[str, float]] = []
+
+    def checkpoint(complete: bool, epoch: int, state: dict[str, torch.Tensor]) -> dict[str, Any]:
+        return {
+            **run,
+            "train_config": asdict(train_config),
+            "complete": complete,
+            "model_state": state,
+            "epoch": epoch,
+            "history": list(history),
+            "age_mean": age_mean,
+            "age_std": age_std,
+        }
+
+    best_mae, best_epoch, best_state = math.inf, 0, None
+    epochs = tqdm(
+        range(1, train_config.epochs + 1),
+        desc=f"SIAM {checkpoint_path.stem}",
+        unit="epoch",
+        disable=not progress,
+        leave=False,
+    )
+    for epoch in epochs:
+        flip_generator = generator if train_config.horizontal_flip else None
+        train_loss = _train_epoch(model, loader, optimizer, loss_fn, device, flip_generator)
+        val_mae = math.nan
+        if len(val_rows):
+            predicted, _, _ = predict(model, clips, mask, val_rows, train_config.batch_size, device)
+            val_mae = float(np.abs(predicted - ages[val_rows]).mean())
+        history.append({"epoch": epoch, "train_loss": train_loss, "val_mae": val_mae})
+        epochs.set_postfix(train_loss=f"{train_loss:.2f}", val_mae=f"{val_mae:.2f}")
+
+        if len(val_rows) == 0 or val_mae < best_mae:
+            best_mae, best_epoch = val_mae, epoch
+            best_state = {
+                key: value.detach().cpu().clone() for key, value in model.state_dict().items()
+            }
+            save_checkpoint(checkpoint(False, best_epoch, best_state), checkpoint_path)
+        elif epoch - best_epoch >= train_config.patience:
+            logger.info(
+                "%s: early stop after epoch %d, no lower validation MAE for %d epochs",
+                checkpoint_path.stem, epoch, train_config.patience,
+            )
+            break
+
+    if best_state is None:
+        raise RuntimeError(
+            f"training for {checkpoint_path} gave no finite validation MAE in {len(history)} "
+            "epochs; try a lower learning_rate"
+        )
+    model.load_state_dict(best_state)
+    model.eval()
+    save_checkpoint(checkpoint(True, best_epoch, best_state), checkpoint_path)
+    logger.info(
+        "%s: best epoch %d of %d, validation MAE %.2f years; saved %s",
+        checkpoint_path.stem, best_epoch, len(history), best_mae, checkpoint_path,
+    )
+    return model, pd.DataFrame(history, columns=list(HISTORY_COLUMNS))
+
+
+def _train_epoch(
+    model: SIAM,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: nn.Module,
+    device: torch.device,
+    flip_generator: torch.Generator | None,
+) -> float:
+    """Run one epoch of optimisation; return the mean loss per training clip."""
+    model.train()
+    total_loss, num_clips = 0.0, 0
+    for frames, frame_mask, target in loader:
+        if flip_generator is not None:
+            flip = torch.rand(len(frames), generator=flip_generator) < 0.5  # (B,)
+            frames[flip] = frames[flip].flip(-1)  # mirror along W, the same in every frame
+        frames, frame_mask, target = frames.to(device), frame_mask.to(device), target.to(device)
+
+        prediction = model(frames, frame_mask).age
+        assert prediction.shape == target.shape, (
+            f"prediction shape {tuple(prediction.shape)} != target shape {tuple(target.shape)}"
+        )
+        loss = loss_fn(prediction, target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+        total_loss += loss.item() * len(target)
+        num_clips += len(target)
+    return total_loss / num_clips
