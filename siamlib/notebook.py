@@ -1,8 +1,9 @@
 """Remove run-to-run noise from an executed notebook so that reruns reproduce it byte for byte.
 
 papermill and nbclient record start and end times, durations and the environment of each run
-in the notebook's metadata; progress bars write rates and elapsed times to stderr. None of it
-is a result, and all of it would make git and DVC see a change on every rerun. Usage::
+in the notebook's metadata, papermill gives its parameters cell a random id, and progress bars
+write rates and elapsed times to stderr. None of it is a result, and all of it would make git
+and DVC see a change on every rerun. Usage::
 
     python -m siamlib.notebook reports/notebooks/01_synthetic.ipynb
 """
@@ -23,9 +24,32 @@ _PROGRESS_LINE = re.compile(r"\|\s*\d+/\d+\s*\[[^\]]*\]|\d+it \[")
 
 
 def _scrub_stream(text: str) -> str:
-    """Drop progress-bar lines, keeping other stderr output such as warnings."""
+    """Drop progress-bar lines and blank lines, keeping other stderr output such as warnings."""
     lines = re.split(r"(?<=\n)|\r", text)
-    return "".join(line for line in lines if not _PROGRESS_LINE.search(line))
+    return "".join(
+        line for line in lines if line.strip() and not _PROGRESS_LINE.search(line)
+    )
+
+
+def _merge_streams(outputs: list) -> list:
+    """Join consecutive stream outputs of the same name.
+
+    The kernel sends a stream in chunks whose boundaries depend on timing, so the same text
+    can arrive as one output in one run and as two in the next.
+    """
+    merged: list = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (
+            previous is not None
+            and output.get("output_type") == "stream"
+            and previous.get("output_type") == "stream"
+            and output.get("name") == previous.get("name")
+        ):
+            previous["text"] = previous.get("text", "") + output.get("text", "")
+        else:
+            merged.append(output)
+    return merged
 
 
 def scrub_notebook(path: str | os.PathLike) -> None:
@@ -44,6 +68,9 @@ def scrub_notebook(path: str | os.PathLike) -> None:
         papermill_metadata.pop(key, None)
 
     for cell in notebook.cells:
+        # papermill gives the cell it inserts a random id on every run.
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell["id"] = "injected-parameters"
         cell.metadata.pop("execution", None)
         cell_papermill = cell.metadata.get("papermill", {})
         for key in _VOLATILE_KEYS:
@@ -51,7 +78,7 @@ def scrub_notebook(path: str | os.PathLike) -> None:
         if cell.cell_type != "code":
             continue
         kept = []
-        for output in cell.get("outputs", []):
+        for output in _merge_streams(cell.get("outputs", [])):
             if output.get("output_type") == "stream" and output.get("name") == "stderr":
                 output["text"] = _scrub_stream(output.get("text", ""))
                 if not output["text"].strip():

@@ -202,3 +202,21 @@ def test_cv_invalid_inputs():
                                          progress=False)
     with pytest.raises(ValueError, match="folds must have shape"):
         handcrafted.run_cross_validation(features, index, folds[:-1], progress=False)
+
+
+def test_extract_track_without_mouth(tmp_path):
+    # A Haar-cascade track stores the eye centres only; every other point is NaN.
+    index, clips, mask, sampled = make_inputs(tmp_path)
+    eyes_only = np.full((NUM_FRAMES, 68, 2), np.nan, dtype=np.float32)
+    eyes_only[:, 36:42] = (35.0, 40.0)
+    eyes_only[:, 42:48] = (65.0, 40.0)
+    np.savez(index["track_path"].iloc[1], landmarks=eyes_only, fps=np.float64(FPS))
+
+    features = handcrafted.extract_features(index, clips, mask, sampled, progress=False)
+
+    assert features[handcrafted.DYNAMICS_UNAVAILABLE].tolist() == [0, 1, 0]
+    dynamics_columns = handcrafted.feature_columns(features, "dynamics")
+    assert (features.loc[1, dynamics_columns] == 0).all()
+    assert features.loc[0, "onset.lip.max_amplitude"] > 0
+    assert features.loc[1, "apex_frame"] == 20  # the middle valid sampled frame
+    assert np.all(np.isfinite(features.drop(columns="video").to_numpy(dtype=float)))

@@ -7,7 +7,7 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 from siamlib.notebook import scrub_notebook
 
 
-def make_executed_notebook(duration: float, rate: str) -> nbformat.NotebookNode:
+def make_executed_notebook(duration: float, rate: str, chunked: bool) -> nbformat.NotebookNode:
     notebook = new_notebook()
     notebook.metadata["papermill"] = {
         "start_time": f"2026-01-01T00:00:{duration:02.0f}",
@@ -31,13 +31,28 @@ def make_executed_notebook(duration: float, rate: str) -> nbformat.NotebookNode:
         new_output("stream", name="stderr", text=f"folds: 100%|██| 2/2 [00:03<00:00, {rate}it/s]\n"),
     ]
     notebook.cells.append(cell)
+    injected = new_code_cell("seed = 1")
+    injected["id"] = f"random-{rate}"
+    injected.metadata["tags"] = ["injected-parameters"]
+    notebook.cells.append(injected)
+    # The same log text, sent in one chunk or in two depending on timing.
+    logs = new_code_cell("generate()", execution_count=2)
+    logs["id"] = "log-cell"
+    if chunked:
+        logs.outputs = [
+            new_output("stream", name="stderr", text="INFO started\n"),
+            new_output("stream", name="stderr", text="\nINFO finished\n"),
+        ]
+    else:
+        logs.outputs = [new_output("stream", name="stderr", text="INFO started\nINFO finished\n")]
+    notebook.cells.append(logs)
     return notebook
 
 
 def test_scrub_makes_runs_identical(tmp_path):
     first, second = tmp_path / "first.ipynb", tmp_path / "second.ipynb"
-    nbformat.write(make_executed_notebook(3.0, "1.5"), first)
-    nbformat.write(make_executed_notebook(7.0, "2.9"), second)
+    nbformat.write(make_executed_notebook(3.0, "1.5", chunked=False), first)
+    nbformat.write(make_executed_notebook(7.0, "2.9", chunked=True), second)
     assert first.read_bytes() != second.read_bytes()
 
     scrub_notebook(first)
@@ -48,7 +63,7 @@ def test_scrub_makes_runs_identical(tmp_path):
 
 def test_scrub_keeps_results_and_warnings(tmp_path):
     path = tmp_path / "run.ipynb"
-    nbformat.write(make_executed_notebook(3.0, "1.5"), path)
+    nbformat.write(make_executed_notebook(3.0, "1.5", chunked=True), path)
     scrub_notebook(path)
     notebook = nbformat.read(path, as_version=4)
 
@@ -58,6 +73,8 @@ def test_scrub_keeps_results_and_warnings(tmp_path):
     assert outputs[0]["text"] == "MAE 4.2\n"
     assert outputs[1]["text"] == "UserWarning: something worth keeping\n"
     assert "execution" not in notebook.cells[0].metadata
+    assert notebook.cells[1]["id"] == "injected-parameters"
+    assert notebook.cells[2].outputs[0]["text"] == "INFO started\nINFO finished\n"
 
 
 def test_scrub_missing_file(tmp_path):

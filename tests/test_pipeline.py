@@ -38,6 +38,13 @@ def copy_repository(destination: Path) -> None:
         shutil.copy2(source, target)
 
 
+def pipeline_env() -> dict:
+    """Return the environment with this interpreter's bin folder first on PATH, as stages need."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
 def run(command: list[str], cwd: Path, env: dict) -> str:
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     assert result.returncode == 0, (
@@ -61,8 +68,7 @@ def tiny_run(tmp_path_factory):
         elif path.exists():
             path.unlink()
 
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env = pipeline_env()
     run(["git", "init", "-q"], repository, env)
     first = run([sys.executable, "-m", "dvc", "repro"], repository, env)
     second = run([sys.executable, "-m", "dvc", "repro"], repository, env)
@@ -103,5 +109,21 @@ def test_pipeline_second_repro_does_nothing(tiny_run):
     assert "Running stage" not in second
     assert "Data and pipelines are up to date" in second
     # data.dvc (the user's UvA-NEMO folder) is absent in a fresh clone, so ask about dvc.yaml only.
-    status = run([sys.executable, "-m", "dvc", "status", "dvc.yaml"], repository, dict(os.environ))
+    status = run([sys.executable, "-m", "dvc", "status", "dvc.yaml"], repository, pipeline_env())
+    assert "up to date" in status
+
+
+def test_pipeline_rerun_reproduces_outputs(tiny_run):
+    # Runs last: it reruns the first stage and checks that nothing downstream changed.
+    repository, _first, _second = tiny_run
+    notebook = repository / "reports" / "notebooks" / "01_synthetic.ipynb"
+    card = repository / "reports" / "synthetic_dataset_card.md"
+    before = (notebook.read_bytes(), card.read_bytes())
+
+    run([sys.executable, "-m", "dvc", "repro", "--force", "--single-item", "synthetic"],
+        repository, pipeline_env())
+
+    assert notebook.read_bytes() == before[0]
+    assert card.read_bytes() == before[1]
+    status = run([sys.executable, "-m", "dvc", "status", "dvc.yaml"], repository, pipeline_env())
     assert "up to date" in status

@@ -36,6 +36,8 @@ DYNAMICS_OPTIONS = ("smoothing_sigma_s", "min_rise", "min_speed", "register")
 SVR_SETTINGS = ("C_grid", "gamma_grid", "epsilon_grid", "inner_folds")
 APPEARANCE_PREFIX = "lbp."
 INDEX_COLUMNS = ("video", "subject", "age", "gender", "smile_type")
+# Feature-table column set to 1 for videos whose track has no usable lip and eyelid points.
+DYNAMICS_UNAVAILABLE = "dynamics.unavailable"
 
 
 def _check_keys(name: str, options: Mapping[str, Any] | None, allowed: tuple[str, ...]) -> dict:
@@ -96,7 +98,8 @@ def extract_features(
     Returns:
         DataFrame with one row per video in index order: ``video``, ``peak_frame`` (full-rate
         frame of the lip peak), ``neutral_frame`` and ``apex_frame`` (original frame
-        indices of the frames used for appearance), then the dynamics features in
+        indices of the frames used for appearance), ``dynamics.unavailable`` (1 when the
+        track has non-finite landmarks, so its dynamics features are zeros), then the dynamics features in
         :func:`dynamics.feature_names` order and the appearance features named
         ``lbp.<frame>.r<row>c<column>.b<bin>``.
 
@@ -139,22 +142,32 @@ def extract_features(
                 f"{frame_numbers.max()}"
             )
 
-        try:
-            smoothing = options.get("smoothing_sigma_s", dynamics.DEFAULT_SMOOTHING_SIGMA_S)
-            signals = dynamics.smile_signals(
-                landmarks, fps, smoothing_sigma_s=smoothing, register=options.get("register", True)
-            )
-            phases = dynamics.detect_phases(
-                signals["lip"],
-                fps,
-                min_rise=options.get("min_rise", dynamics.DEFAULT_MIN_RISE),
-                min_speed=options.get("min_speed", dynamics.DEFAULT_MIN_SPEED),
-            )
-        except ValueError as error:
-            raise ValueError(f"{video}: {error}") from error
-        dynamic_values = dynamics.phase_features(signals, phases, fps)
+        if np.isfinite(landmarks).all():
+            try:
+                smoothing = options.get("smoothing_sigma_s", dynamics.DEFAULT_SMOOTHING_SIGMA_S)
+                signals = dynamics.smile_signals(
+                    landmarks, fps, smoothing_sigma_s=smoothing,
+                    register=options.get("register", True),
+                )
+                phases = dynamics.detect_phases(
+                    signals["lip"],
+                    fps,
+                    min_rise=options.get("min_rise", dynamics.DEFAULT_MIN_RISE),
+                    min_speed=options.get("min_speed", dynamics.DEFAULT_MIN_SPEED),
+                )
+            except ValueError as error:
+                raise ValueError(f"{video}: {error}") from error
+            dynamic_values = dynamics.phase_features(signals, phases, fps)
+            peak_frame = int(np.argmax(signals["lip"]))
+            unavailable = 0
+        else:
+            # A track without lip and eyelid points (e.g. the Haar-cascade fallback, which
+            # stores eye centres only) has no dynamics: zeros, flagged, and the middle
+            # sampled frame stands in for the apex.
+            dynamic_values = dict.fromkeys(dynamics_names, 0.0)
+            peak_frame = int(frame_numbers[len(frame_numbers) // 2])
+            unavailable = 1
 
-        peak_frame = int(np.argmax(signals["lip"]))
         neutral_position = int(valid[0])
         apex_position = int(valid[np.argmin(np.abs(frame_numbers - peak_frame))])
         appearance_values = appearance_features(
@@ -170,15 +183,23 @@ def extract_features(
             "peak_frame": peak_frame,
             "neutral_frame": int(sampled_indices[row, neutral_position]),
             "apex_frame": int(sampled_indices[row, apex_position]),
+            DYNAMICS_UNAVAILABLE: unavailable,
         }
         record.update({name: dynamic_values[name] for name in dynamics_names})
         record.update(zip(appearance_names, appearance_values.tolist()))
         rows.append(record)
 
-    columns = ["video", "peak_frame", "neutral_frame", "apex_frame"]
+    columns = ["video", "peak_frame", "neutral_frame", "apex_frame", DYNAMICS_UNAVAILABLE]
     features = pd.DataFrame(rows, columns=[*columns, *dynamics_names, *appearance_names])
     flat = int(features["phase.flat"].sum())
     no_offset = int(features["phase.no_offset"].sum())
+    unavailable_count = int(features[DYNAMICS_UNAVAILABLE].sum())
+    if unavailable_count:
+        logger.warning(
+            "%d of %d videos have no lip and eyelid landmarks (e.g. Haar-cascade tracks), so "
+            "their dynamics features are zero; see the %s column",
+            unavailable_count, num_videos, DYNAMICS_UNAVAILABLE,
+        )
     logger.info(
         "extracted handcrafted features of %d videos: %d dynamics, %d appearance; "
         "%d without a smile onset, %d without an offset",

@@ -1,7 +1,7 @@
 """Figures of the report, drawn from the predictions table and SIAM's attention maps.
 
 Every figure function returns a matplotlib ``Figure`` and takes a ``dataset_label`` that goes
-into the title, so a figure computed on the synthetic benchmark says so wherever it is shown.
+into the title, so a figure computed on the synthetic benchmark names it wherever it is shown.
 :func:`save_figure` writes PNG files without timestamps so reruns give identical bytes.
 """
 
