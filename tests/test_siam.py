@@ -55,6 +55,14 @@ def test_siam_no_spatial_attention_map_is_ones(clips):
     assert torch.equal(output.spatial_attention[mask], torch.ones(5, 4, 4))
 
 
+def test_siam_flatten_keeps_positions():
+    # 32x32 frames through four stride-2 blocks leave a 2x2 map of CHANNELS[-1] channels.
+    config = small_config(frame_pooling="flatten")
+    assert config.frame_feature_size == CHANNELS[-1] * 2 * 2
+    assert small_config().frame_feature_size == CHANNELS[-1]
+    assert SIAM(config).lstm.input_size == CHANNELS[-1] * 4
+
+
 def test_siam_default_config_map_size():
     config = SIAMConfig()
     assert (config.image_size, config.attention_after_block) == (64, 3)
@@ -75,10 +83,13 @@ def test_siam_head_scaled_by_age_std(clips):
     assert torch.allclose(scaled(frames, mask).age - 30, 10 * (model(frames, mask).age - 30))
 
 
-@pytest.mark.parametrize("spatial_attention", ["indexed", "none"])
-def test_siam_padding_invariance(clips, spatial_attention):
+@pytest.mark.parametrize(
+    "spatial_attention, frame_pooling", [("indexed", "mean"), ("none", "mean"), ("indexed", "flatten")]
+)
+def test_siam_padding_invariance(clips, spatial_attention, frame_pooling):
     frames, mask = clips
-    model = trained_like(SIAM(small_config(spatial_attention=spatial_attention))).eval()
+    config = small_config(spatial_attention=spatial_attention, frame_pooling=frame_pooling)
+    model = trained_like(SIAM(config)).eval()
     padded_frames = torch.cat([frames, torch.rand(B, 2, C, S, S)], dim=1)  # (B, 5, C, S, S)
     padded_mask = torch.cat([mask, torch.zeros(B, 2, dtype=torch.bool)], dim=1)  # (B, 5)
 
@@ -163,6 +174,7 @@ def test_config_from_dict_unknown_key_raises():
         ({"spatial_attention": "cbam"}, "spatial_attention"),
         ({"spatial_gate": "tanh"}, "spatial_gate"),
         ({"temporal_pooling": "max"}, "temporal_pooling"),
+        ({"frame_pooling": "max"}, "frame_pooling"),
         ({"dropout": 1.0}, "dropout"),
         ({"channels": ()}, "channels"),
     ],

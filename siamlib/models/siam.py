@@ -18,13 +18,14 @@ padding it has.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from siamlib.config import config_from_mapping
 from siamlib.models.attention import (
     SPATIAL_GATES,
     NoSpatialAttention,
@@ -38,6 +39,7 @@ from siamlib.models.attention import (
 
 SPATIAL_ATTENTIONS: tuple[str, ...] = ("indexed", "shared", "positional", "none")
 TEMPORAL_POOLINGS: tuple[str, ...] = ("attention", "mean", "last")
+FRAME_POOLINGS: tuple[str, ...] = ("mean", "flatten")
 
 
 @dataclass
@@ -56,6 +58,10 @@ class SIAMConfig:
         spatial_gate: ``"sigmoid"`` or ``"softmax"`` over positions.
         temporal_pooling: ``"attention"`` (masked temporal attention), ``"mean"`` or
             ``"last"`` (state of the last valid frame).
+        frame_pooling: How the last conv block's map becomes the frame's feature vector fed
+            to the LSTM: ``"mean"`` (global average pooling, C_last features) or ``"flatten"``
+            (every position kept, C_last * H_last * W_last features, so the LSTM sees where
+            in the face a feature fired).
         hidden_size: D, LSTM state size.
         attention_size: Hidden size of the temporal attention's scoring layer.
         dropout: Dropout probability before the regression head.
@@ -68,6 +74,7 @@ class SIAMConfig:
     spatial_attention: str = "indexed"
     spatial_gate: str = "sigmoid"
     temporal_pooling: str = "attention"
+    frame_pooling: str = "mean"
     hidden_size: int = 64
     attention_size: int = 32
     dropout: float = 0.2
@@ -106,6 +113,10 @@ class SIAMConfig:
                 f"temporal_pooling must be one of {TEMPORAL_POOLINGS}, "
                 f"got {self.temporal_pooling!r}"
             )
+        if self.frame_pooling not in FRAME_POOLINGS:
+            raise ValueError(
+                f"frame_pooling must be one of {FRAME_POOLINGS}, got {self.frame_pooling!r}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
 
@@ -116,11 +127,15 @@ class SIAMConfig:
         Raises:
             ValueError: If a key is not a field of the config, or a value is invalid.
         """
-        known = {field.name for field in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown SIAMConfig keys {unknown}; valid keys are {sorted(known)}")
-        return cls(**values)
+        return config_from_mapping(cls, values)
+
+    @property
+    def frame_feature_size(self) -> int:
+        """Length of the per-frame feature vector fed to the LSTM."""
+        if self.frame_pooling == "flatten":
+            side = self.image_size // 2 ** len(self.channels)
+            return self.channels[-1] * side * side
+        return self.channels[-1]
 
     @property
     def attention_map_size(self) -> int:
@@ -209,7 +224,7 @@ class SIAM(nn.Module):
         self.blocks_before = nn.Sequential(*blocks[:k])
         self.spatial_attention = build_spatial_attention(config)
         self.blocks_after = nn.Sequential(*blocks[k:])
-        self.lstm = nn.LSTM(config.channels[-1], config.hidden_size, batch_first=True)
+        self.lstm = nn.LSTM(config.frame_feature_size, config.hidden_size, batch_first=True)
         self.temporal_pooling = build_temporal_pooling(config)
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_size, 1)
@@ -254,10 +269,13 @@ class SIAM(nn.Module):
         x = self.blocks_before(x)  # (N, C_a, h, w)
         x, spatial = self.spatial_attention(x)  # (N, C_a, h, w), (N, h, w)
         x = self.blocks_after(x)  # (N, C_last, H_last, W_last)
-        x = x.mean(dim=(2, 3))  # (N, C_last), global average pooling
+        if cfg.frame_pooling == "flatten":
+            x = x.flatten(1)  # (N, C_last * H_last * W_last)
+        else:
+            x = x.mean(dim=(2, 3))  # (N, C_last), global average pooling
 
         # Back to clips; padded frames get zero features and a zero attention map.
-        features = x.new_zeros(B, T, x.shape[1])  # (B, T, C_last)
+        features = x.new_zeros(B, T, x.shape[1])  # (B, T, F)
         features[mask] = x
         spatial_attention = spatial.new_zeros(B, T, *spatial.shape[1:])  # (B, T, h, w)
         spatial_attention[mask] = spatial
@@ -265,7 +283,7 @@ class SIAM(nn.Module):
         # LSTM over each clip's valid frames in time order. Valid frames move to the front, so
         # packing skips the padding wherever it sits, and the states move back afterwards.
         order = torch.argsort((~mask).to(torch.uint8), dim=1, stable=True)  # (B, T)
-        compact = features.gather(1, order.unsqueeze(2).expand_as(features))  # (B, T, C_last)
+        compact = features.gather(1, order.unsqueeze(2).expand_as(features))  # (B, T, F)
         packed = pack_padded_sequence(
             compact, lengths.cpu(), batch_first=True, enforce_sorted=False
         )

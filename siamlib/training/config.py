@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Mapping
+
+from siamlib.config import config_from_mapping
 
 LOSSES: tuple[str, ...] = ("l1", "mse")
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw")
@@ -65,8 +67,4 @@ class TrainConfig:
         Raises:
             ValueError: If a key is not a field of the config, or a value is invalid.
         """
-        known = {field.name for field in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig keys {unknown}; valid keys are {sorted(known)}")
-        return cls(**values)
+        return config_from_mapping(cls, values)

@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from siamlib.config import config_from_mapping
+
 MAX_SUBJECTS = 999  # Video names carry the subject as three digits.
 X264_PRESETS = (
     "ultrafast", "superfast", "veryfast", "faster", "fast",
@@ -78,13 +80,7 @@ class SyntheticConfig:
         Raises:
             ValueError: If a key is not a field name or a value is invalid.
         """
-        names = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(
-                f"unknown SyntheticConfig keys {unknown}, valid keys are {sorted(names)}"
-            )
-        return cls(**values)
+        return config_from_mapping(cls, values)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a plain dictionary."""
