@@ -135,7 +135,8 @@ def temporal_attention_example(
         valid: Validity mask per frame, (T,); padded frames are not drawn.
         title: What the example is (video, age).
         dataset_label: Name of the dataset, shown in the title.
-        smile_signal: Optional smile intensity per sampled frame, drawn on a second axis.
+        smile_signal: Optional smile signal per sampled frame (e.g. the relative change of
+            the mouth width), drawn on a second axis.
     """
     valid_indices = np.flatnonzero(valid)
     count = len(valid_indices)
@@ -152,9 +153,9 @@ def temporal_attention_example(
     ax.set_ylabel("attention weight")
     if smile_signal is not None:
         twin = ax.twinx()
-        twin.plot(np.arange(count), smile_signal[valid_indices], color="tab:orange", marker="o",
-                  label="smile signal")
+        twin.plot(np.arange(count), smile_signal[valid_indices], color="tab:orange", marker="o")
         twin.set_ylabel("smile signal", color="tab:orange")
+        twin.grid(False)
     figure.suptitle(f"Temporal attention, {title} — {dataset_label}")
     figure.tight_layout()
     return figure
