@@ -21,13 +21,17 @@ import nbformat
 _VOLATILE_KEYS = ("start_time", "end_time", "duration", "environment_variables")
 # A stderr line written by a tqdm progress bar: "42%|████  | 5/12 [00:01<00:02, 3.1it/s]".
 _PROGRESS_LINE = re.compile(r"\|\s*\d+/\d+\s*\[[^\]]*\]|\d+it \[")
+# Terminal escape sequences, e.g. the cursor-up codes that nested progress bars write.
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def _scrub_stream(text: str) -> str:
     """Drop progress-bar lines and blank lines, keeping other stderr output such as warnings."""
     lines = re.split(r"(?<=\n)|\r", text)
     return "".join(
-        line for line in lines if line.strip() and not _PROGRESS_LINE.search(line)
+        line
+        for line in lines
+        if _ANSI_ESCAPE.sub("", line).strip() and not _PROGRESS_LINE.search(line)
     )
 
 

@@ -29,6 +29,7 @@ def make_executed_notebook(duration: float, rate: str, chunked: bool) -> nbforma
             "UserWarning: something worth keeping\n",
         ),
         new_output("stream", name="stderr", text=f"folds: 100%|██| 2/2 [00:03<00:00, {rate}it/s]\n"),
+        new_output("stream", name="stderr", text="\x1b[A\n\x1b[A\n"),
     ]
     notebook.cells.append(cell)
     injected = new_code_cell("seed = 1")

@@ -102,6 +102,9 @@ def test_pipeline_writes_figures_and_notebooks(tiny_run):
         text = notebook.read_text()
         assert '"start_time"' not in text, notebook.name
         assert '"duration"' not in text, notebook.name
+        # No path of this machine: warnings that name a file would leak one.
+        assert str(repository) not in text, notebook.name
+        assert sys.prefix not in text, notebook.name
 
 
 def test_pipeline_second_repro_does_nothing(tiny_run):

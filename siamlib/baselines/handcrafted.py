@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from siamlib.baselines import dynamics
 from siamlib.baselines.appearance import appearance_feature_names, appearance_features

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from siamlib.data.splits import validation_subjects
 from siamlib.models.siam import SIAMConfig

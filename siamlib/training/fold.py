@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from siamlib.models.siam import SIAM, SIAMConfig
 from siamlib.training.checkpoint import load_checkpoint, save_checkpoint

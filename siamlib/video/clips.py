@@ -37,7 +37,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from siamlib.video.align import (
     DEFAULT_EYE_DISTANCE,
