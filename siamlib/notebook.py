@@ -1,38 +1,45 @@
-"""Remove run-to-run noise from an executed notebook so that reruns reproduce it byte for byte.
+"""Helpers for the notebook stages: select their parameters and scrub their executed copies.
+
+Each DVC stage passes its notebook only the params.yaml keys that the stage declares, so an
+executed notebook shows exactly the values it ran with::
+
+    python -m siamlib.notebook params params.yaml seed synthetic    # JSON for papermill -y
+
 
 papermill and nbclient record start and end times, durations and the environment of each run
 in the notebook's metadata, papermill gives its parameters cell a random id, and progress bars
 write rates and elapsed times to stderr. None of it is a result, and all of it would make git
-and DVC see a change on every rerun. Usage::
+and DVC see a change on every rerun, so the executed copy is scrubbed in place::
 
-    python -m siamlib.notebook reports/notebooks/01_synthetic.ipynb
+    python -m siamlib.notebook scrub reports/notebooks/01_synthetic.ipynb
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import nbformat
+import yaml
 
 # Keys of papermill's and nbclient's metadata that change from run to run.
 _VOLATILE_KEYS = ("start_time", "end_time", "duration", "environment_variables")
 # A stderr line written by a tqdm progress bar: "42%|████  | 5/12 [00:01<00:02, 3.1it/s]".
 _PROGRESS_LINE = re.compile(r"\|\s*\d+/\d+\s*\[[^\]]*\]|\d+it \[")
-# Terminal escape sequences, e.g. the cursor-up codes that nested progress bars write.
-_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# Terminal escape sequences, e.g. the cursor-up codes that nested progress bars write, with
+# the blank padding that a closing bar writes before them (its width follows the bar's text).
+_ANSI_ESCAPE = re.compile(r"[ \t]*\x1b\[[0-9;]*[A-Za-z]")
 
 
 def _scrub_stream(text: str) -> str:
     """Drop progress-bar lines and blank lines, keeping other stderr output such as warnings."""
-    lines = re.split(r"(?<=\n)|\r", text)
-    return "".join(
-        line
-        for line in lines
-        if _ANSI_ESCAPE.sub("", line).strip() and not _PROGRESS_LINE.search(line)
-    )
+    lines = [_ANSI_ESCAPE.sub("", line) for line in re.split(r"(?<=\n)|\r", text)]
+    return "".join(line for line in lines if line.strip() and not _PROGRESS_LINE.search(line))
 
 
 def _merge_streams(outputs: list) -> list:
@@ -95,12 +102,46 @@ def scrub_notebook(path: str | os.PathLike) -> None:
     os.replace(temporary, path)
 
 
+def select_parameters(params_path: str | os.PathLike, keys: Sequence[str]) -> dict[str, Any]:
+    """Return the entries of a params file named by ``keys``, nested as in the file.
+
+    A key is a top-level name (``"synthetic"``) or a dotted path (``"splits.num_folds"``),
+    the same notation as a stage's ``params:`` list in dvc.yaml.
+
+    Raises:
+        KeyError: If a key is not in the file; the message names the key and the file.
+    """
+    params = yaml.safe_load(Path(params_path).read_text()) or {}
+    selected: dict[str, Any] = {}
+    for key in keys:
+        value: Any = params
+        for part in key.split("."):
+            if not isinstance(value, dict) or part not in value:
+                raise KeyError(f"parameter {key!r} not found in {params_path}")
+            value = value[part]
+        target = selected
+        *parents, last = key.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[last] = value
+    return selected
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="+", help="executed .ipynb files to rewrite in place")
+    commands = parser.add_subparsers(dest="command", required=True)
+    params = commands.add_parser("params", help="print the selected parameters as JSON")
+    params.add_argument("params_file", help="the parameters file, e.g. params.yaml")
+    params.add_argument("keys", nargs="+", help="top-level or dotted keys, e.g. seed splits.num_folds")
+    scrub = commands.add_parser("scrub", help="remove timings and progress bars in place")
+    scrub.add_argument("notebooks", nargs="+", help="executed .ipynb files to rewrite")
     arguments = parser.parse_args(argv)
-    for notebook in arguments.notebooks:
-        scrub_notebook(notebook)
+
+    if arguments.command == "params":
+        print(json.dumps(select_parameters(arguments.params_file, arguments.keys)))
+    else:
+        for notebook in arguments.notebooks:
+            scrub_notebook(notebook)
 
 
 if __name__ == "__main__":

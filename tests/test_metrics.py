@@ -116,5 +116,6 @@ def test_metrics_file_names_dataset(tmp_path):
     assert loaded["dataset"] == "synthetic"
     assert "not UvA-NEMO" in loaded["dataset_label"]
     assert loaded["methods"]["A"]["mae"] == pytest.approx(2.4)
+    assert list(loaded["methods"]["A"]["by_age_group"]) == ["8-9", "20-29", "40-49", "60+"]
     with pytest.raises(ValueError, match="dataset name"):
         dataset_label("imdb")

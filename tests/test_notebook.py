@@ -4,7 +4,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from siamlib.notebook import scrub_notebook
+from siamlib.notebook import scrub_notebook, select_parameters
 
 
 def make_executed_notebook(duration: float, rate: str, chunked: bool) -> nbformat.NotebookNode:
@@ -30,6 +30,8 @@ def make_executed_notebook(duration: float, rate: str, chunked: bool) -> nbforma
         ),
         new_output("stream", name="stderr", text=f"folds: 100%|██| 2/2 [00:03<00:00, {rate}it/s]\n"),
         new_output("stream", name="stderr", text="\x1b[A\n\x1b[A\n"),
+        # A closing bar's padding, as wide as its timing text, then the next log line.
+        new_output("stream", name="stderr", text=" " * int(duration * 10) + "\x1b[AINFO best epoch 3\n"),
     ]
     notebook.cells.append(cell)
     injected = new_code_cell("seed = 1")
@@ -72,7 +74,7 @@ def test_scrub_keeps_results_and_warnings(tmp_path):
     outputs = notebook.cells[0].outputs
     assert [output["name"] for output in outputs] == ["stdout", "stderr"]
     assert outputs[0]["text"] == "MAE 4.2\n"
-    assert outputs[1]["text"] == "UserWarning: something worth keeping\n"
+    assert outputs[1]["text"] == "UserWarning: something worth keeping\nINFO best epoch 3\n"
     assert "execution" not in notebook.cells[0].metadata
     assert notebook.cells[1]["id"] == "injected-parameters"
     assert notebook.cells[2].outputs[0]["text"] == "INFO started\nINFO finished\n"
@@ -81,3 +83,17 @@ def test_scrub_keeps_results_and_warnings(tmp_path):
 def test_scrub_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.ipynb"):
         scrub_notebook(tmp_path / "missing.ipynb")
+
+
+def test_select_parameters_nested(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: 3\nsplits:\n  num_folds: 5\n  validation_fraction: 0.2\nmodel:\n  dropout: 0.1\n")
+    selected = select_parameters(path, ["seed", "splits.num_folds"])
+    assert selected == {"seed": 3, "splits": {"num_folds": 5}}
+
+
+def test_select_parameters_missing_key(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: 3\n")
+    with pytest.raises(KeyError, match="splits.num_folds"):
+        select_parameters(path, ["splits.num_folds"])

@@ -170,3 +170,25 @@ def test_load_missing_details_names_root(tmp_path):
         load_annotations(tmp_path)
     assert str(tmp_path) in str(error.value)
     assert FILE_DETAILS_NAME in str(error.value)
+
+
+def test_read_misspelt_first_row_kept(tmp_path):
+    # A first row with a misspelt name is still a row, not a header line to skip silently.
+    rows = [("001_spontanous_smile_1", "1", "male", "30", "spontaneous"), ROWS[2]]
+    table = read_file_details(write_details(tmp_path / "details.txt", rows, header=HEADER))
+    assert len(table) == 2
+    assert table["video"].iloc[0].startswith("001_spontanous_smile_1")
+
+
+def test_read_comma_separated_explains(tmp_path):
+    path = tmp_path / "details.txt"
+    path.write_text("001_spontaneous_smile_1.mp4,1,female,23,spontaneous\n")
+    with pytest.raises(ValueError, match="tab-separated.*first line is '001_spontaneous"):
+        read_file_details(path)
+
+
+def test_read_not_utf8_names_file(tmp_path):
+    path = tmp_path / "details.txt"
+    path.write_bytes("001_spontaneous_smile_1.mp4\t1\tfemale\t23\tspontaneous\n".encode("utf-16"))
+    with pytest.raises(ValueError, match="details.txt: not UTF-8"):
+        read_file_details(path)

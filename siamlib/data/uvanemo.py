@@ -158,7 +158,12 @@ def read_file_details(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"annotation file not found: {path}")
-    text = path.read_bytes().decode("utf-8-sig")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path}: not UTF-8 text ({error}); save the annotation file as UTF-8 and retry"
+        ) from None
 
     rows: list[dict[str, object]] = []
     line_numbers: list[int] = []
@@ -167,7 +172,12 @@ def read_file_details(path: str | Path) -> pd.DataFrame:
         if not line.strip():
             continue
         fields = _split_fields(line)
-        if not rows and not _is_data_row(fields):
+        # A line shaped like a row (numeric subject and age) is parsed as one, so that a
+        # misspelt first video name is reported instead of being skipped as a header line.
+        looks_like_row = (
+            len(fields) == 5 and fields[1].strip().isdigit() and fields[3].strip().isdigit()
+        )
+        if not rows and not _is_data_row(fields) and not looks_like_row:
             header_lines += 1
             if header_lines > MAX_HEADER_LINES:
                 raise ValueError(
@@ -180,7 +190,11 @@ def read_file_details(path: str | Path) -> pd.DataFrame:
         line_numbers.append(number)
 
     if not rows:
-        raise ValueError(f"{path}: no video rows found")
+        first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        raise ValueError(
+            f"{path}: no video rows found; expected tab-separated lines of filename, subject, "
+            f"gender, age, spontaneous|deliberate, but the first line is {first!r}"
+        )
 
     table = pd.DataFrame(rows, columns=DETAIL_COLUMNS)
     table["subject"] = table["subject"].astype(int)

@@ -36,11 +36,14 @@ def build_metrics(summary: dict[str, dict[str, Any]], dataset_name: str) -> dict
 
 
 def write_metrics(metrics: dict[str, Any], path: str | os.PathLike) -> None:
-    """Write the metrics as indented JSON with sorted keys, atomically."""
+    """Write the metrics as indented JSON, atomically.
+
+    Keys keep their insertion order, so age groups stay in age order rather than string order.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    temporary.write_text(json.dumps(metrics, indent=2) + "\n")
     os.replace(temporary, path)
 
 

@@ -278,8 +278,10 @@ def build_clip_cache(
             "track_path": str(tracks_dir / f"{stem}.npz"),
         })
 
-    logger.info("Building the clip cache in %s from %d videos with %d workers",
-                out_dir, len(tasks), workers)
+    # The worker count goes to DEBUG: it depends on the machine, and INFO lines end up in the
+    # executed notebooks, which must be the same on every machine.
+    logger.info("Building the clip cache in %s from %d videos", out_dir, len(tasks))
+    logger.debug("Using %d worker processes", workers)
     results = _run_tasks(tasks, workers, progress)
 
     kept_parts: list[Path] = []

@@ -161,8 +161,9 @@ def generate_dataset(
         for v in videos.itertuples(index=False)
     ]
     workers = min(workers, len(tasks))
-    logger.info("Generating %d videos of %d subjects into %s with %d worker(s)",
-                len(tasks), len(subjects), root, workers)
+    # The worker count depends on the machine, so it stays out of INFO (and executed notebooks).
+    logger.info("Generating %d videos of %d subjects into %s", len(tasks), len(subjects), root)
+    logger.debug("Using %d worker processes", workers)
 
     rows: list[dict[str, object]] = []
     bar = tqdm(total=len(tasks), desc="synthetic videos", unit="video", disable=not progress)
