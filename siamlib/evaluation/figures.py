@@ -59,7 +59,8 @@ def mae_by_group(
     axes.set_xlabel(column.replace("_", " ") + " (n = videos)")
     axes.set_ylabel("MAE (years)")
     axes.set_title(f"MAE by {column.replace('_', ' ')} — {dataset_label}")
-    axes.legend(title="method", fontsize="small")
+    # Outside the axes, so that the legend never hides a bar.
+    axes.legend(title="method", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     return figure
 
