@@ -50,7 +50,8 @@ def mae_by_group(
         groups: Age groups used when ``column`` is ``"age_group"``.
     """
     table = group_mae_table(predictions, column, groups)
-    figure, axes = plt.subplots(figsize=FIGURE_SIZE)
+    # Wider than FIGURE_SIZE by the legend, which sits to the right of the axes.
+    figure, axes = plt.subplots(figsize=(FIGURE_SIZE[0] + 2.5, FIGURE_SIZE[1]))
     sns.barplot(data=table, x=column, y="mae", hue="method", ax=axes)
     # Number of videos per group under each tick label, since small groups give noisy MAE.
     counts = table.groupby(column, observed=True)["num_videos"].max()
