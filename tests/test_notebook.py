@@ -16,6 +16,7 @@ def make_executed_notebook(duration: float, rate: str, chunked: bool) -> nbforma
         "parameters": {"seed": 0},
         "environment_variables": {"HOME": "/somewhere"},
     }
+
     cell = new_code_cell("train()", execution_count=1)
     cell["id"] = "train-cell"
     cell.metadata["papermill"] = {"duration": duration, "status": "completed"}
@@ -34,10 +35,12 @@ def make_executed_notebook(duration: float, rate: str, chunked: bool) -> nbforma
         new_output("stream", name="stderr", text=" " * int(duration * 10) + "\x1b[AINFO best epoch 3\n"),
     ]
     notebook.cells.append(cell)
+
     injected = new_code_cell("seed = 1")
     injected["id"] = f"random-{rate}"
     injected.metadata["tags"] = ["injected-parameters"]
     notebook.cells.append(injected)
+
     # The same log text, sent in one chunk or in two depending on timing.
     logs = new_code_cell("generate()", execution_count=2)
     logs["id"] = "log-cell"

@@ -162,8 +162,8 @@ def extract_features(
             unavailable = 0
         else:
             # A track without lip and eyelid points (e.g. the Haar-cascade fallback, which
-            # stores eye centres only) has no dynamics: zeros, flagged, and the middle
-            # sampled frame stands in for the apex.
+            # stores eye centres only) has no dynamics. Its features are zeros with a flag,
+            # and the middle sampled frame replaces the apex frame.
             dynamic_values = dict.fromkeys(dynamics_names, 0.0)
             peak_frame = int(frame_numbers[len(frame_numbers) // 2])
             unavailable = 1

@@ -52,7 +52,7 @@ def assign_age_group(
     """Return the label of the age group of each age.
 
     Ages below the first group fall into the first group, so that no video is dropped from
-    the per-group tables; the first group's label then understates its range.
+    the per-group tables. The first group's label then understates its range.
     """
     ages = np.asarray(ages)
     labels = np.empty(ages.shape, dtype=object)
@@ -92,7 +92,7 @@ def summarise_method(
         are left out.
 
     Raises:
-        ValueError: If the table is empty or holds more than one method.
+        ValueError: If the table is empty or contains more than one method.
     """
     if predictions.empty:
         raise ValueError("predictions is empty: nothing to summarise")

@@ -91,7 +91,7 @@ def load_predictions(folder: str | os.PathLike) -> pd.DataFrame:
     """Read and concatenate every ``*.csv`` predictions table in a folder.
 
     Raises:
-        FileNotFoundError: If the folder holds no CSV file.
+        FileNotFoundError: If the folder contains no CSV file.
         ValueError: If a table is invalid (see :func:`validate_predictions`) or two files
             use the same method name.
     """

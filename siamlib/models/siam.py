@@ -60,7 +60,7 @@ class SIAMConfig:
             ``"last"`` (state of the last valid frame).
         frame_pooling: How the last conv block's map becomes the frame's feature vector fed
             to the LSTM: ``"mean"`` (global average pooling, C_last features) or ``"flatten"``
-            (every position kept, C_last * H_last * W_last features, so the LSTM sees where
+            (every position kept, C_last * H_last * W_last features, so the LSTM receives where
             in the face a feature fired).
         hidden_size: D, LSTM state size.
         attention_size: Hidden size of the temporal attention's scoring layer.

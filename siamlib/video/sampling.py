@@ -22,7 +22,7 @@ def sample_indices(num_available: int, num_frames: int) -> tuple[np.ndarray, np.
 
     Returns:
         indices: int64 array of shape (T,), non-decreasing, in [0, num_available).
-        mask: bool array of shape (T,), True where the position holds a real frame and False at
+        mask: bool array of shape (T,), True where the position contains a real frame and False at
             padding.
 
     Raises:
