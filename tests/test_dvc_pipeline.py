@@ -20,20 +20,30 @@ def stage_notebook(stage: dict) -> Path:
     return ROOT / name
 
 
+def imported_names(source: str) -> list[tuple[str, list[str]]]:
+    """Return the siamlib imports of `source` as (module, names imported from it) pairs."""
+    imports = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("siamlib"):
+            imports.append((node.module, [alias.name for alias in node.names]))
+        elif isinstance(node, ast.Import):
+            imports.extend((a.name, []) for a in node.names if a.name.startswith("siamlib"))
+    return imports
+
+
 def siamlib_imports(notebook: Path) -> set[str]:
     """Return the siamlib modules a notebook imports, e.g. {"siamlib.video.clips"}."""
     modules = set()
     for cell in nbformat.read(notebook, as_version=4).cells:
         if cell.cell_type != "code":
             continue
-        for node in ast.walk(ast.parse(cell.source)):
-            if isinstance(node, ast.ImportFrom) and node.module.startswith("siamlib"):
-                for alias in node.names:
-                    candidate = f"{node.module}.{alias.name}"
-                    is_module = (ROOT / (candidate.replace(".", "/") + ".py")).exists()
-                    modules.add(candidate if is_module else node.module)
-            elif isinstance(node, ast.Import):
-                modules.update(a.name for a in node.names if a.name.startswith("siamlib"))
+        for module, names in imported_names(cell.source):
+            if not names:
+                modules.add(module)
+            for name in names:
+                candidate = f"{module}.{name}"
+                is_module = (ROOT / (candidate.replace(".", "/") + ".py")).exists()
+                modules.add(candidate if is_module else module)
     return modules
 
 
@@ -54,6 +64,55 @@ def test_stage_lists_imported_modules(name):
         candidates = (f"{path}.py", path)
         covered = any(c == dep or c.startswith(dep + "/") for c in candidates for dep in deps)
         assert covered, f"stage {name}: its notebook imports {module}, not in deps {deps}"
+
+
+def module_file(module: str) -> Path | None:
+    """Return the source file of a siamlib module or package, or None if there is none."""
+    path = ROOT / module.replace(".", "/")
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def imported_files(modules: set[str]) -> set[Path]:
+    """Return every siamlib source file that importing `modules` executes.
+
+    Follows imports recursively and includes the __init__.py of every package on the way,
+    except empty ones and siamlib/__init__.py, which holds only the package docstring.
+    """
+    seen: set[Path] = set()
+    pending = list(modules)
+    while pending:
+        module = pending.pop()
+        parts = module.split(".")
+        for depth in range(2, len(parts) + 1):
+            path = module_file(".".join(parts[:depth]))
+            if path is None or path in seen:
+                continue
+            seen.add(path)
+            if path.name == "__init__.py" and not path.read_text().strip():
+                continue
+            for module, names in imported_names(path.read_text()):
+                pending.append(module)
+                pending.extend(f"{module}.{name}" for name in names)
+    return seen
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_stage_deps_cover_imported_files(name):
+    # A stage must rerun when any siamlib file its notebook executes changes, including files
+    # imported by the modules the notebook names.
+    stage = STAGES[name]
+    deps = [dep for dep in stage["deps"] if dep.startswith("siamlib")]
+    missing = []
+    for path in imported_files(siamlib_imports(stage_notebook(stage))):
+        relative = path.relative_to(ROOT).as_posix()
+        if path.name == "__init__.py" and not path.read_text().strip():
+            continue
+        if not any(relative == dep or relative.startswith(dep + "/") for dep in deps):
+            missing.append(relative)
+    assert not missing, f"stage {name}: its notebook runs {sorted(missing)}, not in deps"
 
 
 @pytest.mark.parametrize("name", sorted(STAGES))

@@ -87,6 +87,11 @@ def test_pipeline_writes_metrics(tiny_run):
         assert values["mae"] >= 0
         assert set(values["by_gender"]) <= {"female", "male"}
         assert values["by_age_group"]
+    # The synthetic benchmark's ground truth scores SIAM's attention.
+    scores = metrics["attention_faithfulness"]["SIAM"]
+    for key in ("spatial_planted", "spatial_crows_feet", "temporal_correlation", "apex_share_ratio"):
+        assert scores[key]["n"] > 0, key
+    assert scores["spatial_planted"]["mean"] > 0
 
 
 def test_pipeline_writes_figures_and_notebooks(tiny_run):

@@ -15,7 +15,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
+from siamlib.evaluation.faithfulness import PLANTED_REGIONS
 from siamlib.evaluation.metrics import DEFAULT_AGE_GROUPS, group_mae_table
 
 FIGURE_SIZE = (7.0, 4.0)
@@ -160,4 +163,166 @@ def temporal_attention_example(
         twin.grid(False)
     figure.suptitle(f"Temporal attention, {title} — {dataset_label}")
     figure.tight_layout()
+    return figure
+
+
+def attention_over_face(
+    mean_face: np.ndarray,
+    mean_attention: np.ndarray,
+    masks: np.ndarray,
+    region_names: Sequence[str] | np.ndarray,
+    dataset_label: str,
+) -> plt.Figure:
+    """Draw the mean spatial attention over the mean aligned face and outline the planted regions.
+
+    Args:
+        mean_face: Mean aligned face (H, W, 3), uint8, or float in [0, 1] or [0, 255].
+        mean_attention: Mean spatial attention (h, w), rows along the face's height. It is
+            upsampled to (H, W) with ``cv2.resize``.
+        masks: Region masks (R, M, M) in the aligned face frame. Only the regions listed in
+            ``PLANTED_REGIONS`` are outlined, at the 0.5 level.
+        region_names: Name of each mask (R,).
+        dataset_label: Name of the dataset, shown in the title.
+
+    Raises:
+        ValueError: If the shapes of the arguments do not match.
+    """
+    import cv2
+
+    face = _displayable_image(mean_face)
+    mean_attention = np.asarray(mean_attention, dtype=np.float32)
+    masks = np.asarray(masks, dtype=np.float64)
+    region_names = [str(name) for name in np.asarray(region_names).reshape(-1)]
+    if mean_attention.ndim != 2:
+        raise ValueError(f"mean_attention must have shape (h, w), got {mean_attention.shape}")
+    if masks.ndim != 3 or masks.shape[0] != len(region_names):
+        raise ValueError(
+            f"masks must have shape (R, M, M) with R = {len(region_names)} region names, "
+            f"got {masks.shape}"
+        )
+
+    height, width = face.shape[:2]
+    upsampled = cv2.resize(mean_attention, (width, height), interpolation=cv2.INTER_LINEAR)
+    figure, axes = plt.subplots(figsize=(5.6, 4.6))
+    axes.imshow(face)
+    overlay = axes.imshow(upsampled, cmap="magma", alpha=0.5)
+    figure.colorbar(overlay, ax=axes, fraction=0.046, label="mean attention")
+
+    # Mask pixel centres, in the face's pixel coordinates, so that a mask of any resolution
+    # lines up with the face without resampling.
+    mask_rows = (np.arange(masks.shape[1]) + 0.5) * height / masks.shape[1] - 0.5
+    mask_columns = (np.arange(masks.shape[2]) + 0.5) * width / masks.shape[2] - 0.5
+    colours = sns.color_palette("colorblind", len(PLANTED_REGIONS))
+    handles = []
+    for name, colour in zip(PLANTED_REGIONS, colours):
+        if name not in region_names:
+            continue
+        mask = masks[region_names.index(name)]
+        axes.contour(mask_columns, mask_rows, mask, levels=[0.5], colors=[colour], linewidths=1.5)
+        handles.append(Line2D([], [], color=colour, linewidth=1.5, label=name.replace("_", " ")))
+    if handles:
+        # Below the face, so that the legend hides no part of it.
+        axes.legend(handles=handles, title="planted region", fontsize="small",
+                    loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=len(handles))
+
+    axes.set_xlim(-0.5, width - 0.5)
+    axes.set_ylim(height - 0.5, -0.5)
+    axes.axis("off")
+    axes.set_title(f"Mean spatial attention over the mean face — {dataset_label}")
+    figure.tight_layout()
+    return figure
+
+
+def _displayable_image(image: np.ndarray) -> np.ndarray:
+    """Convert an (H, W, 3) uint8 or float image to what ``imshow`` shows unchanged."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"mean_face must have shape (H, W, 3), got {image.shape}")
+    if image.dtype == np.uint8:
+        return image
+    image = image.astype(np.float64)
+    # A float mean of uint8 frames lies in [0, 255], and imshow expects floats in [0, 1].
+    if image.max() > 1.0:
+        image = image / 255.0
+    return np.clip(image, 0.0, 1.0)
+
+
+def attention_over_smile(
+    smile: np.ndarray,
+    temporal: np.ndarray,
+    informativeness: np.ndarray,
+    apex: np.ndarray,
+    dataset_label: str,
+    valid: np.ndarray | None = None,
+) -> plt.Figure:
+    """Draw one video's temporal attention against its smile intensity and informativeness.
+
+    The attention weight is multiplied by the number of valid frames, so that 1 on its axis
+    is uniform attention. Apex frames are shaded.
+
+    Args:
+        smile: Smile intensity per sampled frame (T,).
+        temporal: Temporal attention weight per sampled frame (T,).
+        informativeness: Generator's informativeness per sampled frame (T,).
+        apex: Bool (T,), True for frames in the apex phase of the smile.
+        dataset_label: Name of the dataset, shown in the title.
+        valid: Optional bool (T,), False for padded frames, which are not drawn. All frames
+            are valid when it is None.
+
+    Raises:
+        ValueError: If the arrays are not 1-D of one length.
+    """
+    arrays = {
+        "smile": np.asarray(smile, dtype=np.float64),
+        "temporal": np.asarray(temporal, dtype=np.float64),
+        "informativeness": np.asarray(informativeness, dtype=np.float64),
+        "apex": np.asarray(apex, dtype=bool),
+    }
+    if valid is None:
+        arrays["valid"] = np.ones(arrays["smile"].shape, dtype=bool)
+    else:
+        arrays["valid"] = np.asarray(valid, dtype=bool)
+    shapes = {name: array.shape for name, array in arrays.items()}
+    if len(set(shapes.values())) != 1 or arrays["smile"].ndim != 1:
+        raise ValueError(f"all per-frame arrays must be 1-D of one length, got shapes {shapes}")
+
+    frames = np.flatnonzero(arrays["valid"])
+    count = len(frames)
+    figure, axes = plt.subplots(figsize=FIGURE_SIZE)
+    for frame in frames[arrays["apex"][frames]]:
+        axes.axvspan(frame - 0.5, frame + 0.5, color="grey", alpha=0.2, linewidth=0)
+    axes.plot(frames, arrays["smile"][frames], color="tab:orange", marker="o",
+              label="smile intensity")
+    axes.plot(frames, arrays["informativeness"][frames], color="tab:green", marker="s",
+              label="informativeness")
+    axes.set_xlabel("sampled frame")
+    axes.set_ylabel("smile intensity, informativeness")
+
+    twin = axes.twinx()
+    twin.plot(frames, arrays["temporal"][frames] * count, color="tab:blue", marker="^",
+              label="attention × valid frames")
+    twin.axhline(1.0, color="tab:blue", linestyle="--", linewidth=1)
+    twin.set_ylabel("attention × valid frames (1 = uniform)", color="tab:blue")
+    twin.set_ylim(bottom=0.0)
+    twin.grid(False)
+
+    # One legend for both axes, with a patch standing for the shaded apex frames. It goes on
+    # the twin axes, which are drawn above the first, so that no line crosses it.
+    handles = axes.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    handles.append(Patch(color="grey", alpha=0.2, label="apex frames"))
+    twin.legend(handles=handles, fontsize="small", loc="upper left")
+    axes.set_title(f"Temporal attention along a smile — {dataset_label}")
+    figure.tight_layout()
+    return figure
+
+
+def message_figure(message: str) -> plt.Figure:
+    """Return a figure that shows only `message`, for a figure that cannot be drawn.
+
+    DVC expects every declared plot file, so a stage writes this placeholder instead, for
+    example an attention-faithfulness figure on a dataset without planted ground truth.
+    """
+    figure, axes = plt.subplots(figsize=FIGURE_SIZE)
+    axes.axis("off")
+    axes.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
     return figure

@@ -26,13 +26,31 @@ def dataset_label(name: str) -> str:
     return DATASET_LABELS[name]
 
 
-def build_metrics(summary: dict[str, dict[str, Any]], dataset_name: str) -> dict[str, Any]:
-    """Wrap per-method summaries with the dataset they were computed on."""
-    return {
+def build_metrics(
+    summary: dict[str, dict[str, Any]],
+    dataset_name: str,
+    faithfulness: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Wrap per-method summaries with the dataset they were computed on.
+
+    Args:
+        summary: Per-method MAE summaries (`siamlib.evaluation.metrics.summarise`).
+        dataset_name: Dataset name from params.yaml.
+        faithfulness: Attention-faithfulness scores per method or variant
+            (`siamlib.evaluation.faithfulness.summarise_faithfulness`); left out of the
+            metrics when None or empty, as on datasets without planted ground truth.
+
+    Returns:
+        The contents of reports/metrics.json.
+    """
+    metrics: dict[str, Any] = {
         "dataset": dataset_name,
         "dataset_label": dataset_label(dataset_name),
         "methods": summary,
     }
+    if faithfulness:
+        metrics["attention_faithfulness"] = faithfulness
+    return metrics
 
 
 def write_metrics(metrics: dict[str, Any], path: str | os.PathLike) -> None:

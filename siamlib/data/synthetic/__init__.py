@@ -9,12 +9,16 @@ annotation table. One module per concept:
     face        face geometry and landmarks
     render      drawing
     clip        everything about one clip
+    regions     cue region masks in the aligned face frame
+    ground_truth  reading the masks and per-frame targets at the sampled frames
+    oracle      regressor on the latent cues: the error floor
+    detection   face detection rate of OpenCV's Haar cascade
     encode      H.264 writer
     card        dataset card
     generate    the driver, parallel over videos
 """
 
 from siamlib.data.synthetic.config import SyntheticConfig
-from siamlib.data.synthetic.generate import generate_dataset
+from siamlib.data.synthetic.generate import generate_dataset, latent_cue_table
 
-__all__ = ["SyntheticConfig", "generate_dataset"]
+__all__ = ["SyntheticConfig", "generate_dataset", "latent_cue_table"]

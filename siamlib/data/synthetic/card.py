@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from siamlib.data.synthetic import cues, dynamics, face, nuisance, population, render
+from siamlib.data.synthetic import cues, dynamics, face, nuisance, population, regions, render
 from siamlib.data.synthetic.config import SyntheticConfig
 
 _FILES = """\
@@ -16,7 +16,7 @@ _FILES = """\
 | `UvA-NEMO_Smile_Database_File_Details.txt` | tab-separated filename, subject, gender, age, spontaneous\\|deliberate after a 5-line header, as in UvA-NEMO |
 | `videos/<video>.mp4` | H.264 (libx264, yuv420p) RGB video, square frames |
 | `landmarks/<stem>.npy` | float32 (N, 68, 2), iBUG 68-point (x, y) in frame pixels, (0, 0) the centre of the top-left pixel |
-| `ground_truth/<stem>.npz` | per frame: smile_intensity (N,), blink (N,), crows_feet_contrast (N,), nasolabial_contrast (N,), head_pose (N, 4: x px, y px, scale, roll degrees); per clip: every column of cues.csv after smile_type |
+| `ground_truth/<stem>.npz` | per frame: smile_intensity (N,), smile_phase (N,: 0 neutral before, 1 onset, 2 apex, 3 offset, 4 neutral after), informativeness (N,), blink (N,), crows_feet_contrast (N,), nasolabial_contrast (N,), head_pose (N, 4: x px, y px, scale, roll degrees); per clip: region_masks (R, M, M) uint8 in the aligned face frame with region_names (R,), mask_size, mask_eye_distance and mask_eye_y (the crop geometry), and every column of cues.csv after smile_type |
 | `cues.csv` | one row per video: video, subject, age, gender, smile_type and the latent cue values |
 """
 
@@ -84,7 +84,8 @@ def write_dataset_card(
         cue_table: The contents of cues.csv.
     """
     specs = pd.DataFrame([
-        {"cue": s.name, "kind": s.kind, "region": s.region, "formula": s.formula, "noise": s.noise}
+        {"cue": s.name, "kind": s.kind, "region": s.region,
+         "mask": cues.CUE_REGION_MASKS.get(s.name, ""), "formula": s.formula, "noise": s.noise}
         for s in cues.CUE_SPECS
     ])
     settings = pd.DataFrame(
@@ -120,6 +121,14 @@ def write_dataset_card(
         inspect.getdoc(cues) or "",
         "",
         _table(specs),
+        "",
+        "## Region masks",
+        "",
+        inspect.getdoc(regions) or "",
+        "",
+        "## Per-frame informativeness",
+        "",
+        inspect.getdoc(cues.frame_informativeness).split("\n\nArgs:")[0],
         "",
         "## Smile dynamics",
         "",

@@ -17,8 +17,12 @@ import numpy as np
 from siamlib.data.synthetic import cues as cue_model
 from siamlib.data.synthetic import face, nuisance
 from siamlib.data.synthetic.config import SyntheticConfig
-from siamlib.data.synthetic.dynamics import SmileTimeline, fit_timeline, smile_intensity
+from siamlib.data.synthetic.dynamics import (
+    SmileTimeline, fit_timeline, smile_intensity, smile_phase,
+)
+from siamlib.data.synthetic.regions import MASK_SIZE, REGION_NAMES, region_masks
 from siamlib.data.synthetic.render import FaceRenderer, pose_matrix, transform_points
+from siamlib.video.align import DEFAULT_EYE_DISTANCE, DEFAULT_EYE_Y
 
 _TYPE_CODES = {"spontaneous": 0, "posed": 1}
 
@@ -69,6 +73,9 @@ class SyntheticClip:
         timeline: The phases as realised in the clip.
         clip_nuisance: The clip's scene, lighting, head motion, blinks and sensor noise.
         smile: Smile intensity per frame, shape (N,).
+        phase: Smile phase per frame (`dynamics.PHASE_CODES`), int8 shape (N,).
+        informativeness: Age information shown per frame (`cues.frame_informativeness`),
+            shape (N,).
         blink: Blink closure per frame, shape (N,).
         pose: Head pose per frame (x px, y px, scale, roll degrees), shape (N, 4).
         crows_feet: Crow's-feet contrast per frame, shape (N,).
@@ -86,6 +93,8 @@ class SyntheticClip:
     timeline: SmileTimeline
     clip_nuisance: nuisance.ClipNuisance
     smile: np.ndarray
+    phase: np.ndarray
+    informativeness: np.ndarray
     blink: np.ndarray
     pose: np.ndarray
     crows_feet: np.ndarray
@@ -115,14 +124,30 @@ class SyntheticClip:
             )
             yield frame
 
+    def region_masks(self) -> np.ndarray:
+        """Return the cue region masks in the aligned face frame, uint8 (R, M, M).
+
+        The regions (`regions.REGION_NAMES`) are united over the neutral first frame and
+        the apex frame; see `siamlib.data.synthetic.regions`.
+        """
+        apex = int(np.argmax(self.smile))
+        return region_masks(self.subject.shape, [self.face_points[0], self.face_points[apex]])
+
     def ground_truth(self) -> dict[str, np.ndarray]:
-        """Return the per-frame signals and per-clip cue values for the ground-truth file."""
+        """Return the per-frame signals, region masks and per-clip cue values of the clip."""
         arrays: dict[str, np.ndarray] = {
             "smile_intensity": self.smile,
+            "smile_phase": self.phase,
+            "informativeness": self.informativeness,
             "blink": self.blink,
             "crows_feet_contrast": self.crows_feet,
             "nasolabial_contrast": self.nasolabial,
             "head_pose": self.pose,
+            "region_masks": self.region_masks(),
+            "region_names": np.array(REGION_NAMES),
+            "mask_size": np.asarray(MASK_SIZE),
+            "mask_eye_distance": np.asarray(DEFAULT_EYE_DISTANCE),
+            "mask_eye_y": np.asarray(DEFAULT_EYE_Y),
         }
         for name, value in self.cue_values().items():
             arrays[name] = np.asarray(value)
@@ -199,6 +224,8 @@ def synthesize_clip(
     wobble_sign = 1.0 if rng.random() < 0.5 else -1.0
     smile = smile_intensity(timeline, dynamics.amplitude, dynamics.apex_wobble, config.fps,
                             wobble_sign)
+    phase = smile_phase(timeline, config.fps)
+    informativeness = cue_model.frame_informativeness(dynamics.eye_involvement, smile)
     clip_nuisance = nuisance.sample_clip_nuisance(config.nuisance, timeline.duration_s, rng)
 
     times = np.arange(timeline.num_frames) / config.fps
@@ -226,6 +253,8 @@ def synthesize_clip(
         timeline=timeline,
         clip_nuisance=clip_nuisance,
         smile=smile,
+        phase=phase,
+        informativeness=informativeness,
         blink=blink,
         pose=pose,
         crows_feet=crows_feet,

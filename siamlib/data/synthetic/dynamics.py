@@ -156,3 +156,28 @@ def smile_intensity(
     intensity[offset] = amplitude * (1 + np.cos(np.pi * u)) / 2
 
     return np.clip(intensity, 0.0, 1.0).astype(np.float32)
+
+
+PHASE_CODES = {"neutral_before": 0, "onset": 1, "apex": 2, "offset": 3, "neutral_after": 4}
+"""Codes of `smile_phase`, in time order."""
+
+
+def smile_phase(timeline: SmileTimeline, fps: int) -> np.ndarray:
+    """Label every frame with its smile phase, using the boundaries of `smile_intensity`.
+
+    Args:
+        timeline: Phase placement from `fit_timeline`.
+        fps: Frames per second; frame i is at time i / fps.
+
+    Returns:
+        Int8 array of shape (N,) with the codes of `PHASE_CODES`: 0 neutral before the onset,
+        1 onset, 2 apex, 3 offset, 4 neutral after the offset.
+    """
+    times = np.arange(timeline.num_frames) / fps
+    apex_start = timeline.onset_start_s + timeline.onset_duration_s
+    offset_start = apex_start + timeline.apex_duration_s
+    offset_end = offset_start + timeline.offset_duration_s
+    boundaries = [timeline.onset_start_s, apex_start, offset_start, offset_end]
+    # side="right" puts a frame exactly on a boundary into the later phase, as the
+    # half-open intervals of smile_intensity do.
+    return np.searchsorted(boundaries, times, side="right").astype(np.int8)

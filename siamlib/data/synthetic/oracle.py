@@ -12,8 +12,9 @@ Limits of the oracle:
       video model has to recover the cues from noisy pixels and will stay above the floor.
     * The floor is only as good as the regressor. A model can beat the oracle MAE by chance
       on a small dataset, or because the oracle's fixed hyperparameter grid is not optimal.
-      On the default 465-video dataset the all-cue oracle had an MAE of 3.41 years but the
-      same regressor on `apparent_age` alone 3.13, so the many weak cues cost accuracy.
+      On the default 465-video dataset the all-cue oracle had an MAE of 3.41 years,
+      `apparent_age` with the five dynamics cues 3.38, and `apparent_age` alone 3.91 against
+      4.20 for all appearance cues, so the many weak cues cost some accuracy.
     * Dynamics cues of one subject's clips share the age but have independent noise, so a
       model that pools all clips of a subject can beat the per-video oracle on dynamics.
     * It uses only the cues listed in `CUE_SPECS`. Derived columns of `cues.csv` such as
