@@ -259,6 +259,26 @@ def test_child_eyes_lower_in_face():
     assert child["lower_face_ratio"] < adult["lower_face_ratio"]
 
 
+# Documented direction of each age cue: +1 grows with age, -1 shrinks with age.
+AGE_DIRECTIONS = {
+    "crows_feet_strength": 1, "forehead_line_contrast": 1, "nasolabial_strength": 1,
+    "skin_texture": 1, "lip_thickness": -1, "eye_line_ratio": -1, "eye_width": -1,
+    "lower_face_ratio": 1, "onset_duration_s": 1, "apex_duration_s": 1,
+    "offset_duration_s": 1, "amplitude": -1,
+}
+
+
+@pytest.mark.parametrize("cue", sorted(AGE_DIRECTIONS))
+def test_cue_follows_documented_age_direction(cue):
+    # Noise-free subjects aged 10 to 70: the cue never moves against its direction and
+    # differs between the youngest and the oldest.
+    values = np.array([make_clip(age, "spontaneous").cue_values()[cue]
+                       for age in (10, 30, 50, 70)])
+    steps = AGE_DIRECTIONS[cue] * np.diff(values)
+    assert np.all(steps >= -1e-9), values
+    assert steps.sum() > 0, values
+
+
 def test_male_jaw_wider():
     female = make_clip(30, "posed", gender="female").cue_values()
     male = make_clip(30, "posed", gender="male").cue_values()

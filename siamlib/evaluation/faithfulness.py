@@ -388,7 +388,8 @@ def summarise_faithfulness(table: pd.DataFrame) -> dict[str, dict[str, float | i
     Returns:
         ``{column: {"mean": ..., "sd": ..., "n": ...}}`` over the non-NaN values of each
         score column, where ``sd`` is the sample standard deviation (ddof=1) and ``n`` an
-        int. A mean or SD that is undefined (no values, or one value for the SD) is None.
+        int. Mean and SD are rounded to 4 decimals, as the MAE in the metrics file. A mean
+        or SD that is undefined (no values, or one value for the SD) is None.
 
     Raises:
         ValueError: If a score column is not numeric.
@@ -402,7 +403,7 @@ def summarise_faithfulness(table: pd.DataFrame) -> dict[str, dict[str, float | i
                 f"score column {column!r} must be numeric, got dtype {table[column].dtype}"
             )
         values = table[column].dropna().to_numpy(dtype=np.float64)
-        mean = float(values.mean()) if len(values) >= 1 else None
-        sd = float(values.std(ddof=1)) if len(values) >= 2 else None
+        mean = round(float(values.mean()), 4) if len(values) >= 1 else None
+        sd = round(float(values.std(ddof=1)), 4) if len(values) >= 2 else None
         summary[column] = {"mean": mean, "sd": sd, "n": int(len(values))}
     return summary
