@@ -12,7 +12,38 @@ from siamlib.notebook import select_parameters
 from test_pipeline import merge
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def tiny_params() -> dict:
+    """Return params.yaml with the tiny profile applied, as the pipeline test runs it."""
+    return merge(
+        yaml.safe_load((ROOT / "params.yaml").read_text()),
+        yaml.safe_load((ROOT / "profiles" / "tiny.yaml").read_text()),
+    )
+
+
+def expand_stages() -> dict:
+    """Return the stages of dvc.yaml, a `foreach` stage as its instance for the first item.
+
+    The item comes from the tiny profile, whose values the notebooks' defaults hold. The
+    instance is named "<stage>@<item>", as DVC names it.
+    """
+    stages = {}
+    params = tiny_params()
+    for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
+        if "foreach" not in stage:
+            stages[name] = stage
+            continue
+        value = params
+        for part in stage["foreach"].strip("${}").split("."):
+            value = value[part]
+        item = value[0]
+        text = yaml.safe_dump(stage["do"]).replace("${item}", str(item))
+        stages[f"{name}@{item}"] = yaml.safe_load(text)
+    return stages
+
+
+STAGES = expand_stages()
 
 
 def stage_notebook(stage: dict) -> Path:
@@ -118,12 +149,8 @@ def test_stage_deps_cover_imported_files(name):
 @pytest.mark.parametrize("name", sorted(STAGES))
 def test_notebook_defaults_are_tiny_profile(name, tmp_path):
     # Opened in JupyterLab, a notebook runs the tiny profile with its parameter defaults.
-    params = merge(
-        yaml.safe_load((ROOT / "params.yaml").read_text()),
-        yaml.safe_load((ROOT / "profiles" / "tiny.yaml").read_text()),
-    )
     merged = tmp_path / "params.yaml"
-    merged.write_text(yaml.safe_dump(params))
+    merged.write_text(yaml.safe_dump(tiny_params()))
     expected = select_parameters(merged, STAGES[name]["params"])
 
     notebook = nbformat.read(stage_notebook(STAGES[name]), as_version=4)

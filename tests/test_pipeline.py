@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -97,12 +98,19 @@ def test_pipeline_writes_metrics(tiny_run):
 def test_pipeline_writes_figures_and_notebooks(tiny_run):
     repository, _first, _second = tiny_run
     declared = yaml.safe_load((repository / "dvc.yaml").read_text())
+    variants = yaml.safe_load((repository / "params.yaml").read_text())["ablation"]["run"]
     for stage in declared["stages"].values():
-        for entry in stage.get("outs", []) + stage.get("plots", []) + stage.get("metrics", []):
-            name = entry if isinstance(entry, str) else next(iter(entry))
-            assert (repository / name).exists(), name
-    notebooks = sorted((repository / "reports" / "notebooks").glob("*.ipynb"))
-    assert len(notebooks) == 6
+        # A foreach stage declares its outputs once, with ${item} for each variant.
+        instances = [stage["do"]] if "foreach" in stage else [stage]
+        items = variants if "foreach" in stage else [None]
+        for instance, item in ((instance, item) for instance in instances for item in items):
+            entries = instance.get("outs", []) + instance.get("plots", []) + instance.get("metrics", [])
+            for entry in entries:
+                name = entry if isinstance(entry, str) else next(iter(entry))
+                name = name.replace("${item}", str(item))
+                assert (repository / name).exists(), name
+    notebooks = sorted((repository / "reports" / "notebooks").rglob("*.ipynb"))
+    assert len(notebooks) == 9 + len(variants) - 1  # 07 runs once per variant
     for notebook in notebooks:
         text = notebook.read_text()
         assert '"start_time"' not in text, notebook.name
@@ -110,6 +118,18 @@ def test_pipeline_writes_figures_and_notebooks(tiny_run):
         # No path of this machine: warnings that name a file would leak one.
         assert str(repository) not in text, notebook.name
         assert sys.prefix not in text, notebook.name
+
+
+def test_pipeline_writes_ablation_and_learning_curve(tiny_run):
+    repository, _first, _second = tiny_run
+    variants = yaml.safe_load((repository / "params.yaml").read_text())["ablation"]["run"]
+    table = pd.read_csv(repository / "reports" / "ablation.csv")
+    assert list(table["variant"]) == variants
+    assert (table["parameters"] > 0).all()
+    assert table["MAE"].notna().all()
+    curve = pd.read_csv(repository / "reports" / "learning_curve.csv")
+    assert curve["method"].nunique() == 2
+    assert sorted(curve["fraction"].unique()) == [0.5, 1.0]
 
 
 def test_pipeline_second_repro_does_nothing(tiny_run):

@@ -326,3 +326,50 @@ def message_figure(message: str) -> plt.Figure:
     axes.axis("off")
     axes.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
     return figure
+
+
+def ablation_mae(table: pd.DataFrame, dataset_label: str) -> plt.Figure:
+    """Draw the MAE of every ablation variant as horizontal bars with their SD across folds.
+
+    Args:
+        table: Output of `siamlib.experiments.ablation_table`, one row per variant.
+        dataset_label: Dataset and budget of the ablation, shown in the title.
+    """
+    figure, axes = plt.subplots(figsize=(FIGURE_SIZE[0], 0.4 * len(table) + 1.5))
+    positions = np.arange(len(table))
+    axes.barh(positions, table["MAE"], xerr=table["SD across folds"], color="tab:blue",
+              alpha=0.8, capsize=3)
+    axes.set_yticks(positions)
+    axes.set_yticklabels(table["variant"])
+    axes.invert_yaxis()  # first variant on top, as in the table
+    axes.set_xlabel("MAE (years), bars: SD across folds")
+    axes.set_title(f"SIAM ablation\n{dataset_label}", fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+def learning_curve(table: pd.DataFrame, dataset_label: str) -> plt.Figure:
+    """Draw MAE against the share of training subjects, one line per method.
+
+    Args:
+        table: Output of `siamlib.experiments.learning_curve_table`: per method and
+            fraction, one row per fold and one pooled row (fold "all").
+        dataset_label: Dataset and budget of the curve, shown in the title.
+    """
+    pooled = table[table["fold"] == "all"]
+    per_fold = table[table["fold"] != "all"]
+    spread = per_fold.groupby(["method", "fraction"])["MAE"].agg(["min", "max"])
+    figure, axes = plt.subplots(figsize=FIGURE_SIZE)
+    for method, rows in pooled.groupby("method", sort=True):
+        rows = rows.sort_values("fraction")
+        percent = 100 * rows["fraction"].to_numpy()
+        line = axes.plot(percent, rows["MAE"], marker="o", label=method)[0]
+        band = spread.loc[method].reindex(rows["fraction"])
+        axes.fill_between(percent, band["min"], band["max"], color=line.get_color(), alpha=0.15,
+                          linewidth=0)
+    axes.set_xlabel("training subjects used (%)")
+    axes.set_ylabel("MAE (years); band: range over folds")
+    axes.set_title(f"Learning curve\n{dataset_label}", fontsize="small")
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    return figure

@@ -21,12 +21,22 @@ features unchanged).
 Temporal attention scores each frame's recurrent state, ``e_t = v . tanh(W h_t + b)``, and
 normalises the scores with a softmax over the valid frames only: padded frames get a score of
 -inf, so their weight is exactly 0 and the pooled state does not depend on padding. Mean
-pooling and the last valid state are the alternatives. Every temporal module maps states
-(B, T, D) and a mask (B, T) to (pooled state (B, D), frame weights (B, T)).
+pooling and the last valid state are the alternatives, and for a bidirectional LSTM the
+last-state pooling joins the forward state at the last valid frame with the backward state at
+the first valid frame. Every temporal module maps states (B, T, D) and a mask (B, T) to
+(pooled state (B, D), frame weights (B, T)).
+
+The attention-gated LSTM acts inside the recurrence instead. A sigmoid gate per frame,
+``g_t = sigmoid(w . x_t + b)`` from the frame's feature x_t, mixes the LSTM cell's update with
+the previous state, ``h_t = g_t h~_t + (1 - g_t) h_{t-1}`` and the same for the cell state.
+The update has the form of the Temporal Attention-Gated Model (Pei et al., CVPR 2017), with the
+gate computed from each frame's feature alone. The module maps frame features (B, T, F) and a
+mask (B, T) to (final state (B, D), frame weights (B, T)).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -250,3 +260,115 @@ class TemporalLastPooling(nn.Module):
         weights = nn.functional.one_hot(last, T).to(states.dtype)  # (B, T)
         pooled = torch.einsum("bt,btd->bd", weights, states)
         return pooled, weights
+
+
+def _first_and_last_valid(mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Return the positions (B,) of each clip's first and last valid frame in mask (B, T)."""
+    B, T = mask.shape
+    positions = torch.arange(T, device=mask.device).expand(B, T)  # (B, T)
+    first = positions.masked_fill(~mask, T).argmin(dim=1)  # (B,)
+    last = positions.masked_fill(~mask, -1).argmax(dim=1)  # (B,)
+    return first, last
+
+
+class TemporalBidirectionalLastPooling(nn.Module):
+    """Last-state pooling for a bidirectional LSTM whose states (B, T, 2D) contain both directions.
+
+    The pooled state joins the forward half (first D entries) at the last valid frame with the
+    backward half (last D entries) at the first valid frame, so each direction contributes the
+    state that has read the whole clip. For a packed sequence these are the ``h_n`` of
+    :class:`torch.nn.LSTM`. The first and last valid frames get weight 0.5 each (1 when they are
+    the same frame) and every other frame gets 0.
+    """
+
+    def forward(self, states: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Pool states (B, T, 2D) over mask (B, T) into (pooled (B, 2D), weights (B, T))."""
+        _check_mask(states, mask)
+        B, T, two_d = states.shape
+        if two_d % 2 != 0:
+            raise ValueError(
+                f"states of a bidirectional LSTM must have an even size, got {two_d}"
+            )
+        D = two_d // 2
+        first, last = _first_and_last_valid(mask)  # (B,), (B,)
+        clips = torch.arange(B, device=states.device)
+        forward_state = states[clips, last, :D]  # (B, D)
+        backward_state = states[clips, first, D:]  # (B, D)
+        pooled = torch.cat([forward_state, backward_state], dim=1)  # (B, 2D)
+        weights = 0.5 * (
+            nn.functional.one_hot(last, T) + nn.functional.one_hot(first, T)
+        ).to(states.dtype)  # (B, T)
+        return pooled, weights
+
+
+class AttentionGatedLSTM(nn.Module):
+    """LSTM whose state update is gated by a per-frame sigmoid of the frame's feature.
+
+    For every frame t, ``g_t = sigmoid(w . x_t + b)``, ``(h~_t, c~_t) = LSTMCell(x_t, (h, c))``
+    and ``h_t = g_t h~_t + (1 - g_t) h_{t-1}``, ``c_t = g_t c~_t + (1 - g_t) c_{t-1}``, from
+    zero initial states. Padded frames get ``g_t = 0``, so they leave the state unchanged
+    wherever they sit, and the final state is the state after the last valid frame.
+
+    Initialisation: ``w ~ N(0, init_std^2)`` and ``b = logit(initial_gate)``, so every gate starts
+    near ``initial_gate`` and the model starts close to a plain LSTM.
+
+    Args:
+        input_size: F, size of each frame's feature.
+        hidden_size: D, LSTM state size.
+        initial_gate: Gate value at initialisation, in (0, 1).
+        init_std: Standard deviation of the gate's initial weights.
+
+    Raises:
+        ValueError: If a size is not positive, ``initial_gate`` is outside (0, 1) or
+            ``init_std`` is negative.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        initial_gate: float = 0.9,
+        init_std: float = 0.01,
+    ) -> None:
+        super().__init__()
+        _check_positive(input_size=input_size, hidden_size=hidden_size)
+        if not 0.0 < initial_gate < 1.0:
+            raise ValueError(f"initial_gate must be in (0, 1), got {initial_gate!r}")
+        if init_std < 0:
+            raise ValueError(f"init_std must be >= 0, got {init_std!r}")
+        self.cell = nn.LSTMCell(input_size, hidden_size)
+        self.gate = nn.Linear(input_size, 1)
+        nn.init.normal_(self.gate.weight, std=init_std)
+        nn.init.constant_(self.gate.bias, math.log(initial_gate / (1.0 - initial_gate)))
+
+    def forward(self, features: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Run the gated recurrence over features (B, T, F) with mask (B, T).
+
+        Returns:
+            The state after each clip's last valid frame (B, D), and the gates normalised to
+            sum to 1 over each clip's valid frames (B, T), exactly 0 on padded frames.
+
+        Raises:
+            ValueError: If the mask has the wrong shape or dtype, or a clip has no valid frame.
+        """
+        _check_mask(features, mask)
+        B, T, _ = features.shape
+        gate_logits = self.gate(features).squeeze(2)  # (B, T)
+        gates = torch.sigmoid(gate_logits).masked_fill(~mask, 0.0)  # (B, T)
+
+        h = features.new_zeros(B, self.cell.hidden_size)  # (B, D)
+        c = features.new_zeros(B, self.cell.hidden_size)  # (B, D)
+        for t in range(T):
+            h_update, c_update = self.cell(features[:, t], (h, c))  # (B, D), (B, D)
+            g = gates[:, t].unsqueeze(1)  # (B, 1)
+            h = g * h_update + (1 - g) * h
+            c = g * c_update + (1 - g) * c
+
+        # g_t / sum of g over valid frames, computed as a softmax of log g_t so that it stays
+        # finite when every gate of a clip underflows to 0.
+        log_gates = nn.functional.logsigmoid(gate_logits).masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(log_gates, dim=1)  # (B, T)
+        return h, weights
+
+    def extra_repr(self) -> str:
+        return f"input_size={self.cell.input_size}, hidden_size={self.cell.hidden_size}"

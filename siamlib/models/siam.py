@@ -7,13 +7,19 @@ regions. A recurrent network over the frames models the dynamics, a temporal att
 the frames and a regression output gives the age in years. Layer sizes, the attention's
 position and the pooling are this repository's choices, all set in :class:`SIAMConfig`.
 
-Shape letters: B clips, T frames per clip, C channels, H x W input frames, N valid frames of
-a batch folded together, h x w positions of the spatial attention map, D LSTM state size.
+Variants: the CNN is a small stack of stride-2 conv blocks or torchvision's ResNet-18 trunk
+(see :mod:`siamlib.models.backbones`), the LSTM can be bidirectional, and the temporal pooling
+is an attention, the mean, the last state or a per-frame sigmoid gate inside the recurrence.
 
-Padding: a clip shorter than T frames is padded and marked False in the mask. The CNN and the
-LSTM run on the valid frames only, so BatchNorm statistics never include padding. The temporal
-attention gives padded frames weight 0. A clip's output therefore does not depend on how much
-padding it has.
+Shape letters: B clips, T frames per clip, C channels, H x W input frames, N valid frames of
+a batch folded together, h x w positions of the spatial attention map, D LSTM state size per
+direction and D_s the size of a frame's state (D, or 2D for a bidirectional LSTM).
+
+Padding: a clip shorter than T frames is padded and marked False in the mask. The CNN runs on
+the valid frames only, so BatchNorm statistics never include padding. The packed LSTM skips
+padded frames, and the gated LSTM gives them a gate of 0 so they leave its state unchanged.
+The temporal pooling gives padded frames weight 0. A clip's output therefore does not depend
+on how much padding it has.
 """
 
 from __future__ import annotations
@@ -28,17 +34,27 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from siamlib.config import config_from_mapping
 from siamlib.models.attention import (
     SPATIAL_GATES,
+    AttentionGatedLSTM,
     NoSpatialAttention,
     PositionalSpatialAttention,
     SharedSpatialAttention,
     SpatiallyIndexedAttention,
     TemporalAttention,
+    TemporalBidirectionalLastPooling,
     TemporalLastPooling,
     TemporalMeanPooling,
 )
+from siamlib.models.backbones import (
+    BACKBONES,
+    RESNET18_CHANNELS,
+    RESNET18_DOWNSAMPLING,
+    ConvBlock,  # noqa: F401 (defined here before backbones.py existed; still importable)
+    build_resnet18_blocks,
+    build_small_blocks,
+)
 
 SPATIAL_ATTENTIONS: tuple[str, ...] = ("indexed", "shared", "positional", "none")
-TEMPORAL_POOLINGS: tuple[str, ...] = ("attention", "mean", "last")
+TEMPORAL_POOLINGS: tuple[str, ...] = ("attention", "mean", "last", "gate")
 FRAME_POOLINGS: tuple[str, ...] = ("mean", "flatten")
 
 
@@ -46,25 +62,41 @@ FRAME_POOLINGS: tuple[str, ...] = ("mean", "flatten")
 class SIAMConfig:
     """Architecture of :class:`SIAM`.
 
+    The defaults of ``bidirectional``, ``backbone`` and ``pretrained_weights`` build the model
+    from before these options existed, so stored configs without those keys still load.
+
     Attributes:
         in_channels: Channels of the input frames (3 for RGB).
-        image_size: Side of the square input frames in pixels; divisible by
-            2 ** len(channels) because every conv block halves the resolution.
-        channels: Output channels of the conv blocks (conv 3x3 with stride 2, BatchNorm, ReLU).
-        attention_after_block: The spatial attention follows this conv block (1-based), so
-            its map has side ``image_size // 2 ** attention_after_block``.
+        image_size: Side of the square input frames in pixels. It must be divisible by
+            2 ** len(channels) for the "small" backbone (every conv block halves the
+            resolution) and by 32 for "resnet18".
+        channels: Output channels of the "small" backbone's conv blocks (conv 3x3 with
+            stride 2, BatchNorm, ReLU). Ignored by "resnet18", whose four blocks have
+            64, 128, 256 and 512 channels.
+        attention_after_block: The spatial attention follows this backbone block (1-based), so
+            its map has side ``image_size // 2 ** attention_after_block`` for "small" and
+            ``image_size // 2 ** (attention_after_block + 1)`` for "resnet18".
         spatial_attention: ``"indexed"`` (separate parameters per position), ``"shared"``
             (1x1 convolution), ``"positional"`` (content-free learned map) or ``"none"``.
         spatial_gate: ``"sigmoid"`` or ``"softmax"`` over positions.
-        temporal_pooling: ``"attention"`` (masked temporal attention), ``"mean"`` or
-            ``"last"`` (state of the last valid frame).
+        temporal_pooling: ``"attention"`` (masked temporal attention), ``"mean"``, ``"last"``
+            (state after the last valid frame) or ``"gate"`` (per-frame sigmoid gate on the
+            LSTM's state update, see :class:`AttentionGatedLSTM`; its normalised gates are the
+            frame weights).
         frame_pooling: How the last conv block's map becomes the frame's feature vector fed
             to the LSTM: ``"mean"`` (global average pooling, C_last features) or ``"flatten"``
             (every position kept, C_last * H_last * W_last features, so the LSTM receives where
             in the face a feature fired).
-        hidden_size: D, LSTM state size.
+        hidden_size: D, LSTM state size per direction.
         attention_size: Hidden size of the temporal attention's scoring layer.
         dropout: Dropout probability before the regression head.
+        bidirectional: Whether the LSTM also runs backwards in time, giving 2D-wide states.
+            Not allowed with ``temporal_pooling="gate"``.
+        backbone: Per-frame CNN, ``"small"`` (conv blocks sized by ``channels``) or
+            ``"resnet18"`` (torchvision's ResNet-18 trunk in four blocks).
+        pretrained_weights: Path of a local file with a torchvision ResNet-18 state dict, loaded
+            into the "resnet18" trunk when the model is built (``fc.*`` keys are ignored), or
+            None for random initialisation. Weights are never downloaded.
     """
 
     in_channels: int = 3
@@ -78,27 +110,22 @@ class SIAMConfig:
     hidden_size: int = 64
     attention_size: int = 32
     dropout: float = 0.2
+    bidirectional: bool = False
+    backbone: str = "small"
+    pretrained_weights: str | None = None
 
     def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)
-        num_blocks = len(self.channels)
-        if num_blocks == 0 or min(self.channels) < 1:
+        if len(self.channels) == 0 or min(self.channels) < 1:
             raise ValueError(
                 f"channels must be a non-empty list of positive ints, got {self.channels}"
             )
         for name in ("in_channels", "image_size", "hidden_size", "attention_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if self.image_size % 2**num_blocks != 0:
-            raise ValueError(
-                f"image_size must be divisible by 2 ** len(channels) = {2**num_blocks}, "
-                f"got {self.image_size}"
-            )
-        if not 1 <= self.attention_after_block <= num_blocks:
-            raise ValueError(
-                f"attention_after_block must be in 1..{num_blocks} (one per conv block), "
-                f"got {self.attention_after_block}"
-            )
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        self._check_backbone_sizes()
         if self.spatial_attention not in SPATIAL_ATTENTIONS:
             raise ValueError(
                 f"spatial_attention must be one of {SPATIAL_ATTENTIONS}, "
@@ -119,6 +146,51 @@ class SIAMConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.bidirectional and self.temporal_pooling == "gate":
+            raise ValueError(
+                "bidirectional=True cannot be combined with temporal_pooling='gate', because "
+                "the gated state update runs forwards in time only. Set bidirectional=False or "
+                "choose another temporal_pooling"
+            )
+        self._check_pretrained_weights()
+
+    def _check_backbone_sizes(self) -> None:
+        if self.backbone == "resnet18":
+            if self.image_size % RESNET18_DOWNSAMPLING[-1] != 0:
+                raise ValueError(
+                    f"image_size must be divisible by {RESNET18_DOWNSAMPLING[-1]} for backbone "
+                    f"'resnet18', whose blocks downsample by that factor, got {self.image_size}"
+                )
+        elif self.image_size % 2 ** len(self.channels) != 0:
+            raise ValueError(
+                f"image_size must be divisible by 2 ** len(channels) = {2 ** len(self.channels)}, "
+                f"got {self.image_size}"
+            )
+        num_blocks = len(self.block_channels)
+        if not 1 <= self.attention_after_block <= num_blocks:
+            raise ValueError(
+                f"attention_after_block must be in 1..{num_blocks} (one per {self.backbone!r} "
+                f"backbone block), got {self.attention_after_block}"
+            )
+
+    def _check_pretrained_weights(self) -> None:
+        if self.pretrained_weights is None:
+            return
+        if self.backbone != "resnet18":
+            raise ValueError(
+                f"pretrained_weights is only supported with backbone='resnet18', got "
+                f"backbone={self.backbone!r} and pretrained_weights={self.pretrained_weights!r}. "
+                "Set backbone='resnet18' or pretrained_weights=None"
+            )
+        if not isinstance(self.pretrained_weights, str) or not self.pretrained_weights:
+            raise ValueError(
+                f"pretrained_weights must be a file path or None, got {self.pretrained_weights!r}"
+            )
+        if self.in_channels != 3:
+            raise ValueError(
+                f"pretrained_weights needs in_channels=3 (the ResNet-18 weights take RGB "
+                f"frames), got in_channels={self.in_channels}"
+            )
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> SIAMConfig:
@@ -130,17 +202,36 @@ class SIAMConfig:
         return config_from_mapping(cls, values)
 
     @property
+    def block_channels(self) -> tuple[int, ...]:
+        """Output channels of each backbone block."""
+        if self.backbone == "resnet18":
+            return RESNET18_CHANNELS
+        return self.channels
+
+    @property
+    def block_map_sizes(self) -> tuple[int, ...]:
+        """Side of each backbone block's output feature map."""
+        if self.backbone == "resnet18":
+            return tuple(self.image_size // factor for factor in RESNET18_DOWNSAMPLING)
+        return tuple(self.image_size // 2**block for block in range(1, len(self.channels) + 1))
+
+    @property
     def frame_feature_size(self) -> int:
         """Length of the per-frame feature vector fed to the LSTM."""
         if self.frame_pooling == "flatten":
-            side = self.image_size // 2 ** len(self.channels)
-            return self.channels[-1] * side * side
-        return self.channels[-1]
+            side = self.block_map_sizes[-1]
+            return self.block_channels[-1] * side * side
+        return self.block_channels[-1]
 
     @property
     def attention_map_size(self) -> int:
         """Side h = w of the spatial attention map."""
-        return self.image_size // 2**self.attention_after_block
+        return self.block_map_sizes[self.attention_after_block - 1]
+
+    @property
+    def state_size(self) -> int:
+        """D_s, size of a frame's LSTM state and of the pooled state fed to the head."""
+        return 2 * self.hidden_size if self.bidirectional else self.hidden_size
 
 
 class SIAMOutput(NamedTuple):
@@ -158,26 +249,9 @@ class SIAMOutput(NamedTuple):
     temporal_attention: Tensor
 
 
-class ConvBlock(nn.Sequential):
-    """Conv 3x3 with stride 2, BatchNorm, ReLU: (N, C_in, H, W) -> (N, C_out, H/2, W/2).
-
-    NOTE: a stride-2 convolution halves the resolution in place of the common stride-1
-    convolution followed by 2x2 max-pooling. Its 3x3 kernel still covers every input pixel, and
-    the four default blocks trained about 8x faster this way (channels-last, a batch of 128
-    64x64 frames, PyTorch 2.14 on 2 CPU cores).
-    """
-
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__(
-            nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(out_channels),
-            nn.ReLU(inplace=True),
-        )
-
-
 def build_spatial_attention(config: SIAMConfig) -> nn.Module:
     """Build the spatial attention module that ``config`` selects."""
-    channels = config.channels[config.attention_after_block - 1]
+    channels = config.block_channels[config.attention_after_block - 1]
     side = config.attention_map_size
     if config.spatial_attention == "indexed":
         return SpatiallyIndexedAttention(channels, side, side, gate=config.spatial_gate)
@@ -188,17 +262,46 @@ def build_spatial_attention(config: SIAMConfig) -> nn.Module:
     return NoSpatialAttention()
 
 
-def build_temporal_pooling(config: SIAMConfig) -> nn.Module:
-    """Build the temporal pooling module that ``config`` selects."""
+def build_backbone_blocks(config: SIAMConfig) -> list[nn.Module]:
+    """Build the blocks of the per-frame CNN that ``config`` selects."""
+    if config.backbone == "resnet18":
+        return build_resnet18_blocks(config.in_channels, config.pretrained_weights)
+    return build_small_blocks(config.in_channels, config.channels)
+
+
+def build_recurrence(config: SIAMConfig) -> nn.Module:
+    """Build the LSTM over frames: :class:`torch.nn.LSTM`, or the gated LSTM for "gate"."""
+    if config.temporal_pooling == "gate":
+        return AttentionGatedLSTM(config.frame_feature_size, config.hidden_size)
+    return nn.LSTM(
+        config.frame_feature_size,
+        config.hidden_size,
+        batch_first=True,
+        bidirectional=config.bidirectional,
+    )
+
+
+def build_temporal_pooling(config: SIAMConfig) -> nn.Module | None:
+    """Build the temporal pooling module that ``config`` selects.
+
+    Returns None for ``"gate"``, whose gated LSTM pools by itself.
+    """
     if config.temporal_pooling == "attention":
-        return TemporalAttention(config.hidden_size, config.attention_size)
+        return TemporalAttention(config.state_size, config.attention_size)
     if config.temporal_pooling == "mean":
         return TemporalMeanPooling()
-    return TemporalLastPooling()
+    if config.temporal_pooling == "last":
+        return TemporalBidirectionalLastPooling() if config.bidirectional else TemporalLastPooling()
+    return None
 
 
 class SIAM(nn.Module):
     """Per-frame CNN with spatial attention, LSTM over frames, temporal attention, age head.
+
+    Modules: ``blocks_before`` and ``blocks_after`` (the backbone blocks around the spatial
+    attention), ``spatial_attention``, ``lstm`` (:class:`torch.nn.LSTM`, or
+    :class:`AttentionGatedLSTM` for ``temporal_pooling="gate"``), ``temporal_pooling`` (None
+    for "gate") and ``head``.
 
     The head predicts ``age_mean + age_std * linear(state)`` with a zero-initialised linear
     layer, so an untrained model predicts ``age_mean`` and the layer learns ages in units of
@@ -210,7 +313,11 @@ class SIAM(nn.Module):
         age_std: Scale of the head's output in years, e.g. the training ages' standard deviation.
 
     Raises:
-        ValueError: If ``age_std`` is not positive.
+        ValueError: If ``age_std`` is not positive, or the file ``config.pretrained_weights``
+            does not contain a ResNet-18 state dict.
+        FileNotFoundError: If ``config.pretrained_weights`` is set but not an existing file.
+            Every model built from the config reads the file, even one whose weights a
+            checkpoint then replaces.
     """
 
     def __init__(self, config: SIAMConfig, age_mean: float = 0.0, age_std: float = 1.0) -> None:
@@ -218,16 +325,15 @@ class SIAM(nn.Module):
         if not age_std > 0:
             raise ValueError(f"age_std must be positive, got {age_std!r}")
         self.config = config
-        in_channels = (config.in_channels, *config.channels[:-1])
-        blocks = [ConvBlock(c_in, c_out) for c_in, c_out in zip(in_channels, config.channels)]
+        blocks = build_backbone_blocks(config)
         k = config.attention_after_block
         self.blocks_before = nn.Sequential(*blocks[:k])
         self.spatial_attention = build_spatial_attention(config)
         self.blocks_after = nn.Sequential(*blocks[k:])
-        self.lstm = nn.LSTM(config.frame_feature_size, config.hidden_size, batch_first=True)
+        self.lstm = build_recurrence(config)
         self.temporal_pooling = build_temporal_pooling(config)
         self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(config.hidden_size, 1)
+        self.head = nn.Linear(config.state_size, 1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
         self.register_buffer("age_mean", torch.tensor(float(age_mean)))
@@ -280,8 +386,26 @@ class SIAM(nn.Module):
         spatial_attention = spatial.new_zeros(B, T, *spatial.shape[1:])  # (B, T, h, w)
         spatial_attention[mask] = spatial
 
-        # LSTM over each clip's valid frames in time order. Valid frames move to the front, so
-        # packing skips the padding wherever it sits, and the states move back afterwards.
+        # LSTM over frames and temporal attention over the valid frames.
+        if self.temporal_pooling is None:
+            # "gate": the gates act inside the recurrence, which returns its final state.
+            pooled, temporal_attention = self.lstm(features, mask)  # (B, D), (B, T)
+        else:
+            states = self._lstm_states(features, mask, lengths)  # (B, T, D_s)
+            pooled, temporal_attention = self.temporal_pooling(states, mask)  # (B, D_s), (B, T)
+
+        # Regression head in years.
+        age = self.head(self.dropout(pooled)).squeeze(1)  # (B,)
+        age = self.age_mean + self.age_std * age
+        return SIAMOutput(age, spatial_attention, temporal_attention)
+
+    def _lstm_states(self, features: Tensor, mask: Tensor, lengths: Tensor) -> Tensor:
+        """Run the LSTM over each clip's valid frames of features (B, T, F) in time order.
+
+        Valid frames move to the front, so packing skips the padding wherever it sits, and the
+        states (B, T, D_s) move back afterwards, 0 on padded frames.
+        """
+        T = features.shape[1]
         order = torch.argsort((~mask).to(torch.uint8), dim=1, stable=True)  # (B, T)
         compact = features.gather(1, order.unsqueeze(2).expand_as(features))  # (B, T, F)
         packed = pack_padded_sequence(
@@ -289,12 +413,4 @@ class SIAM(nn.Module):
         )
         states, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=T)
         inverse = torch.argsort(order, dim=1)  # (B, T)
-        states = states.gather(1, inverse.unsqueeze(2).expand_as(states))  # (B, T, D), 0 on padding
-
-        # Temporal attention over the valid frames.
-        pooled, temporal_attention = self.temporal_pooling(states, mask)  # (B, D), (B, T)
-
-        # Regression head in years.
-        age = self.head(self.dropout(pooled)).squeeze(1)  # (B,)
-        age = self.age_mean + self.age_std * age
-        return SIAMOutput(age, spatial_attention, temporal_attention)
+        return states.gather(1, inverse.unsqueeze(2).expand_as(states))  # (B, T, D_s)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from siamlib.config import config_from_mapping
+from siamlib.evaluation.metrics import DEFAULT_AGE_GROUPS
 
 LOSSES: tuple[str, ...] = ("l1", "mse")
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw")
@@ -28,6 +29,23 @@ class TrainConfig:
         num_threads: CPU threads for PyTorch during training; None keeps PyTorch's setting.
         horizontal_flip: Mirror each training clip with probability 0.5, the same way in all
             of its frames.
+        reweight_age_groups: Weight each training clip's loss by the inverse frequency of its
+            age group among the training clips, normalised to mean 1, so scarce groups count
+            more. The ``train_loss`` in the history stays the unweighted mean loss.
+        age_group_edges: Lower edges of the age groups for ``reweight_age_groups``, as in
+            ``siamlib.evaluation.metrics.parse_age_groups``; strictly increasing integers.
+        temporal_augment: Replace each training clip by a random run of its valid frames with
+            stride 1 or 2, moved to the front of the clip. The frames after the run become
+            padding.
+        temporal_min_fraction: Fewest frames that ``temporal_augment`` keeps, as a fraction of
+            the clip's valid frames (rounded up), in (0, 1].
+        spatial_augment: Apply one small random rotation, translation, scaling, brightness and
+            contrast change to all frames of each training clip (see
+            ``siamlib.training.augment``).
+
+    Every option that changes training defaults to the behaviour from before it existed, so a
+    checkpoint written without a field is reused as if the field had its default (see
+    ``siamlib.training.fold``). Validation and prediction never augment.
     """
 
     epochs: int = 30
@@ -40,6 +58,11 @@ class TrainConfig:
     device: str = "auto"
     num_threads: int | None = None
     horizontal_flip: bool = False
+    reweight_age_groups: bool = False
+    age_group_edges: tuple[int, ...] = tuple(lower for _label, lower, _upper in DEFAULT_AGE_GROUPS)
+    temporal_augment: bool = False
+    temporal_min_fraction: float = 0.6
+    spatial_augment: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience"):
@@ -58,6 +81,21 @@ class TrainConfig:
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(
                 f"num_threads must be a positive integer or None, got {self.num_threads!r}"
+            )
+        edges = tuple(self.age_group_edges)
+        if (
+            not edges
+            or any(isinstance(edge, bool) or not isinstance(edge, int) for edge in edges)
+            or any(upper <= lower for lower, upper in zip(edges, edges[1:]))
+        ):
+            raise ValueError(
+                f"age_group_edges must be a non-empty, strictly increasing list of integers, "
+                f"got {self.age_group_edges!r}"
+            )
+        self.age_group_edges = edges
+        if not 0.0 < self.temporal_min_fraction <= 1.0:
+            raise ValueError(
+                f"temporal_min_fraction must be in (0, 1], got {self.temporal_min_fraction!r}"
             )
 
     @classmethod

@@ -25,6 +25,40 @@ METHOD = "SIAM"
 INDEX_COLUMNS: tuple[str, ...] = ("video", "subject", "age", "gender", "smile_type")
 
 
+def subsample_training_subjects(
+    subjects: np.ndarray, candidates: np.ndarray, fraction: float, seed: int
+) -> np.ndarray:
+    """Keep a random share of the candidate rows' subjects, for learning curves.
+
+    The candidate subjects are put in one random order and the first
+    max(2, ceil(fraction × count)) are kept. So for one seed a smaller fraction keeps a
+    subset of the subjects a larger one keeps, and the points of a learning curve are nested.
+
+    Args:
+        subjects: Subject id of every row, shape (N,).
+        candidates: Bool (N,), True on the rows that may be kept (e.g. all training rows).
+        fraction: Share of the candidate subjects to keep, in (0, 1].
+        seed: Seed of the random order.
+
+    Returns:
+        Bool (N,), True on the kept rows: every row of a kept subject among the candidates.
+
+    Raises:
+        ValueError: If the shapes differ or `fraction` is outside (0, 1].
+    """
+    subjects = np.asarray(subjects)
+    candidates = np.asarray(candidates, dtype=bool)
+    if candidates.shape != subjects.shape or subjects.ndim != 1:
+        raise ValueError(f"subjects and candidates must be 1-D of one shape, got "
+                         f"{subjects.shape} and {candidates.shape}")
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+    pool = np.unique(subjects[candidates])
+    order = np.random.default_rng(seed).permutation(pool)
+    count = min(len(pool), max(2, int(np.ceil(fraction * len(pool)))))
+    return candidates & np.isin(subjects, order[:count])
+
+
 def run_cross_validation(
     model_config: SIAMConfig,
     train_config: TrainConfig,
@@ -36,6 +70,9 @@ def run_cross_validation(
     checkpoint_dir: str | os.PathLike[str],
     seed: int,
     progress: bool = True,
+    test_folds: list[int] | None = None,
+    train_fraction: float = 1.0,
+    method: str = METHOD,
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, pd.DataFrame]:
     """Train and test SIAM on every fold; predict each clip with the model that did not see it.
 
@@ -43,6 +80,9 @@ def run_cross_validation(
     ``siamlib.data.splits.validation_subjects``) are held out for early stopping and the rest
     are trained on. Fold ``k`` uses seed ``seed + k`` and the checkpoint
     ``checkpoint_dir/fold_{k}.pt``, so a finished fold is loaded instead of trained again.
+    With ``train_fraction`` below 1, only that share of the other folds' subjects
+    (``subsample_training_subjects``, seed ``seed + k``) is split into training and
+    validation subjects, and the other subjects are not used.
 
     Args:
         model_config: The architecture.
@@ -56,11 +96,15 @@ def run_cross_validation(
         checkpoint_dir: Folder for the fold checkpoints.
         seed: Base seed.
         progress: Show progress bars over folds and epochs.
+        test_folds: Folds to test; None tests every fold. The others are still trained on.
+        train_fraction: Share of the training subjects used, in (0, 1].
+        method: Name written to the predictions' method column.
 
     Returns:
-        predictions: The predictions table (method "SIAM", video, subject, fold, age,
-            predicted_age, gender, smile_type), one row per clip in ``index`` order.
-        spatial_attention: float32 (N, T, h, w), each clip's maps from its test fold's model.
+        predictions: The predictions table (method, video, subject, fold, age,
+            predicted_age, gender, smile_type), one row per tested clip in ``index`` order.
+        spatial_attention: float32 (N, T, h, w), each clip's maps from its test fold's model;
+            zeros for the clips of folds not tested.
         temporal_attention: float32 (N, T).
         history: One row per fold and epoch with the columns fold, epoch, train_loss, val_mae.
 
@@ -90,6 +134,14 @@ def run_cross_validation(
         raise ValueError(f"folds must contain at least two folds, got {fold_ids.tolist()}")
     if not 0.0 <= validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
+    if test_folds is not None:
+        unknown = sorted(set(test_folds) - set(fold_ids.tolist()))
+        if unknown or not test_folds:
+            raise ValueError(f"test_folds must be a non-empty subset of the folds "
+                             f"{fold_ids.tolist()}, got {test_folds!r}")
+        fold_ids = np.array(sorted(set(test_folds)))
+    if not 0.0 < train_fraction <= 1.0:
+        raise ValueError(f"train_fraction must be in (0, 1], got {train_fraction!r}")
 
     checkpoint_dir = Path(checkpoint_dir)
     index = index.reset_index(drop=True)
@@ -100,16 +152,21 @@ def run_cross_validation(
     temporal_attention = np.zeros((N, T), dtype=np.float32)
     histories = []
 
-    for fold in tqdm(fold_ids, desc="SIAM folds", unit="fold", disable=not progress):
+    subjects = index["subject"].to_numpy()
+    for fold in tqdm(fold_ids, desc=f"{method} folds", unit="fold", disable=not progress):
         fold_seed = seed + int(fold)
         test = folds == fold
+        pool = ~test
+        if train_fraction < 1.0:
+            pool = subsample_training_subjects(subjects, ~test, train_fraction, fold_seed)
+        validation = np.zeros(N, dtype=bool)
         if validation_fraction > 0:
-            validation = validation_subjects(
-                index, folds, int(fold), validation_fraction, fold_seed
+            used = pool | test
+            validation[used] = validation_subjects(
+                index[used].reset_index(drop=True), folds[used], int(fold),
+                validation_fraction, fold_seed,
             )
-        else:
-            validation = np.zeros(N, dtype=bool)
-        train_rows = np.flatnonzero(~test & ~validation)
+        train_rows = np.flatnonzero(pool & ~validation)
         val_rows = np.flatnonzero(validation)
         test_rows = np.flatnonzero(test)
 
@@ -131,7 +188,7 @@ def run_cross_validation(
         )
 
     predictions = pd.DataFrame({
-        "method": METHOD,
+        "method": method,
         "video": index["video"],
         "subject": index["subject"].astype(int),
         "fold": folds.astype(int),
@@ -140,6 +197,8 @@ def run_cross_validation(
         "gender": index["gender"],
         "smile_type": index["smile_type"],
     })
+    tested = np.isin(folds, fold_ids)
+    predictions = predictions[tested].reset_index(drop=True)
     history = pd.concat(histories, ignore_index=True)
     history = history[["fold", "epoch", "train_loss", "val_mae"]]
     return predictions, spatial_attention, temporal_attention, history

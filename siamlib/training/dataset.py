@@ -5,11 +5,15 @@ Shape letters: N clips in the cache, T frames per clip, H x W pixels, 3 RGB chan
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from einops import rearrange
 from torch import Tensor
 from torch.utils.data import Dataset
+
+from siamlib.evaluation.metrics import assign_age_group, parse_age_groups
 
 
 def check_clip_arrays(clips: np.ndarray, mask: np.ndarray) -> None:
@@ -46,6 +50,32 @@ def check_rows(rows: np.ndarray, num_clips: int, name: str) -> np.ndarray:
     if len(np.unique(rows)) != len(rows):
         raise ValueError(f"{name} contains repeated rows")
     return rows
+
+
+def age_group_weights(ages: np.ndarray, edges: Sequence[int]) -> np.ndarray:
+    """Compute each clip's loss weight, the inverse frequency of its age group scaled to mean 1.
+
+    Groups come from ``parse_age_groups(edges)``, and ages below the first edge count in the
+    first group (see ``assign_age_group``). For example, three clips in one group and one in
+    another get the weights 2/3, 2/3, 2/3 and 2. With all clips in one group every weight is 1.
+
+    Args:
+        ages: Ages in years of the clips to weight, (n,), n >= 1.
+        edges: Lower edges of the age groups, strictly increasing.
+
+    Returns:
+        float64 (n,) weights with mean 1.
+
+    Raises:
+        ValueError: If ``ages`` is empty or not 1-D, or ``edges`` is invalid.
+    """
+    ages = np.asarray(ages, dtype=np.float64)
+    if ages.ndim != 1 or len(ages) == 0:
+        raise ValueError(f"ages must be a non-empty 1-D array, got shape {ages.shape}")
+    labels = assign_age_group(ages, parse_age_groups(edges))
+    _, group_of_clip, group_sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    weights = 1.0 / group_sizes[group_of_clip]
+    return weights / weights.mean()
 
 
 def frames_to_tensor(frames: np.ndarray) -> Tensor:
@@ -97,3 +127,40 @@ class ClipDataset(Dataset):
         mask = torch.from_numpy(np.array(self.mask[row], dtype=bool))  # (T,)
         age = torch.tensor(float("nan") if self.ages is None else self.ages[row])
         return frames, mask, age
+
+
+class WeightedClipDataset(ClipDataset):
+    """A :class:`ClipDataset` whose items also carry each clip's loss weight.
+
+    Item ``i`` is ``(frames, mask, age, weight)``: the :class:`ClipDataset` item of clip
+    ``rows[i]`` and its weight as a float32 scalar tensor.
+
+    Args:
+        clips, mask, rows, ages: As for :class:`ClipDataset`.
+        weights: Loss weight of every clip (N,); only the entries of ``rows`` are read.
+
+    Raises:
+        ValueError: As :class:`ClipDataset`, or if ``weights`` does not have shape (N,) or a
+            weight of ``rows`` is negative or not finite.
+    """
+
+    def __init__(
+        self,
+        clips: np.ndarray,
+        mask: np.ndarray,
+        rows: np.ndarray,
+        ages: np.ndarray | None,
+        weights: np.ndarray,
+    ) -> None:
+        super().__init__(clips, mask, rows, ages)
+        weights = np.asarray(weights, dtype=np.float32)
+        if weights.shape != (len(clips),):
+            raise ValueError(f"weights must have shape ({len(clips)},), got {weights.shape}")
+        selected = weights[self.rows]
+        if not (np.isfinite(selected).all() and (selected >= 0).all()):
+            raise ValueError("weights of the selected rows must be finite and non-negative")
+        self.weights = weights
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        frames, mask, age = super().__getitem__(i)
+        return frames, mask, age, torch.tensor(self.weights[self.rows[i]])

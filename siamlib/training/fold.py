@@ -16,14 +16,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
+from torch import Tensor
+from torch.nn import functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from siamlib.models.siam import SIAM, SIAMConfig
+from siamlib.training.augment import augment_batch
 from siamlib.training.checkpoint import load_checkpoint, save_checkpoint
 from siamlib.training.config import TrainConfig
-from siamlib.training.dataset import ClipDataset, check_clip_arrays, check_rows
+from siamlib.training.dataset import (
+    ClipDataset,
+    WeightedClipDataset,
+    age_group_weights,
+    check_clip_arrays,
+    check_rows,
+)
 from siamlib.training.reproducibility import resolve_device, seed_everything, torch_settings
 
 logger = logging.getLogger(__name__)
@@ -53,8 +61,10 @@ def train_fold(
     validation MAE, the model is written to ``checkpoint_path`` with ``complete=False``. When
     training stops, the best state is written again with ``complete=True``. If a complete
     checkpoint of the same run (same model config, training settings apart from device and
-    num_threads, seed and rows) already exists, it is loaded and nothing is trained. With no
-    validation rows, every epoch runs and the last state is kept.
+    num_threads, seed and rows) already exists, it is loaded and nothing is trained. A setting
+    missing from an older checkpoint counts as its default. With no validation rows, every
+    epoch runs and the last state is kept. Augmentation and loss weights (see
+    :class:`TrainConfig`) apply to the training clips only.
 
     Args:
         model_config: The architecture.
@@ -71,7 +81,8 @@ def train_fold(
     Returns:
         The best model, in eval mode on the training device, and the history with one row per
         epoch run and the columns ``epoch``, ``train_loss`` (mean loss over the epoch's
-        training clips) and ``val_mae`` (years; NaN without validation rows).
+        training clips, unweighted even with ``reweight_age_groups``, so that histories with
+        and without it compare) and ``val_mae`` (years; NaN without validation rows).
 
     Raises:
         ValueError: If an array has the wrong dtype or shape, the clip size does not match
@@ -174,6 +185,34 @@ def predict(
     return np.concatenate(ages), np.concatenate(spatial), np.concatenate(temporal)
 
 
+def batch_loss(
+    prediction: Tensor, target: Tensor, loss: str, weight: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """Compute a batch's loss to minimise and its unweighted mean loss.
+
+    Args:
+        prediction: Predicted ages (B,) in years.
+        target: True ages (B,) in years.
+        loss: ``"l1"`` (absolute error) or ``"mse"`` (squared error).
+        weight: Loss weight per clip (B,), or None for the plain mean.
+
+    Returns:
+        The mean of ``weight`` times the per-clip loss (the plain mean without weights), and
+        the plain mean, detached from the graph when weights are given.
+
+    Raises:
+        ValueError: If ``loss`` is unknown.
+    """
+    if loss not in ("l1", "mse"):
+        raise ValueError(f'loss must be "l1" or "mse", got {loss!r}')
+    loss_function = F.l1_loss if loss == "l1" else F.mse_loss
+    if weight is None:
+        mean = loss_function(prediction, target)
+        return mean, mean
+    per_clip = loss_function(prediction, target, reduction="none")  # (B,)
+    return (per_clip * weight).mean(), per_clip.detach().mean()
+
+
 def _learning_settings(train_config: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in train_config.items() if key not in RUNTIME_FIELDS}
 
@@ -188,7 +227,12 @@ def _load_finished_run(
     if not checkpoint.get("complete", False):
         logger.info("checkpoint %s is from an unfinished run; training again", path)
         return None
-    stored = {**checkpoint, "train_config": _learning_settings(checkpoint["train_config"])}
+    # Each TrainConfig and SIAMConfig default reproduces the training and model from before
+    # that field existed, so a field missing from an older checkpoint is read as its default.
+    stored_config = {**asdict(TrainConfig()), **checkpoint["train_config"]}
+    stored_model = {**asdict(SIAMConfig()), **checkpoint["model_config"]}
+    stored = {**checkpoint, "train_config": _learning_settings(stored_config),
+              "model_config": stored_model}
     differing = [key for key in run if stored.get(key) != run[key]]
     if differing:
         logger.warning(
@@ -231,11 +275,17 @@ def _train(
     optimizer = optimizer_class(
         model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
     )
-    loss_fn = nn.L1Loss() if train_config.loss == "l1" else nn.MSELoss()
-    # One generator drives the batch order and the flips, so a seeded run repeats exactly.
+    if train_config.reweight_age_groups:
+        weights = np.zeros(len(ages))
+        weights[train_rows] = age_group_weights(train_ages, train_config.age_group_edges)
+        dataset = WeightedClipDataset(clips, mask, train_rows, ages, weights)
+    else:
+        dataset = ClipDataset(clips, mask, train_rows, ages)
+    # One generator drives the batch order, the flips and the augmentation, so a seeded run
+    # repeats exactly. An option that is off draws nothing from it.
     generator = torch.Generator().manual_seed(run["seed"])
     loader = DataLoader(
-        ClipDataset(clips, mask, train_rows, ages),
+        dataset,
         batch_size=train_config.batch_size,
         shuffle=True,
         generator=generator,
@@ -265,8 +315,7 @@ def _train(
         leave=False,
     )
     for epoch in epochs:
-        flip_generator = generator if train_config.horizontal_flip else None
-        train_loss = _train_epoch(model, loader, optimizer, loss_fn, device, flip_generator)
+        train_loss = _train_epoch(model, loader, optimizer, train_config, device, generator)
         val_mae = math.nan
         if len(val_rows):
             predicted, _, _ = predict(model, clips, mask, val_rows, train_config.batch_size, device)
@@ -306,28 +355,40 @@ def _train_epoch(
     model: SIAM,
     loader: DataLoader,
     optimizer: torch.optim.Optimizer,
-    loss_fn: nn.Module,
+    train_config: TrainConfig,
     device: torch.device,
-    flip_generator: torch.Generator | None,
+    generator: torch.Generator,
 ) -> float:
-    """Run one epoch of optimisation; return the mean loss per training clip."""
+    """Run one epoch of optimisation and return the unweighted mean loss per training clip.
+
+    The batches are ``ClipDataset`` items, or ``WeightedClipDataset`` items with the loss
+    weight last. Flips and augmentation draw from ``generator`` only where the config enables
+    them.
+    """
     model.train()
+    temporal_min_fraction = (
+        train_config.temporal_min_fraction if train_config.temporal_augment else None
+    )
     total_loss, num_clips = 0.0, 0
-    for frames, frame_mask, target in loader:
-        if flip_generator is not None:
-            flip = torch.rand(len(frames), generator=flip_generator) < 0.5  # (B,)
+    for frames, frame_mask, target, *rest in loader:
+        weight = rest[0].to(device) if rest else None
+        if train_config.horizontal_flip:
+            flip = torch.rand(len(frames), generator=generator) < 0.5  # (B,)
             frames[flip] = frames[flip].flip(-1)  # mirror along W, the same in every frame
+        frames, frame_mask = augment_batch(
+            frames, frame_mask, generator, temporal_min_fraction, train_config.spatial_augment
+        )
         frames, frame_mask, target = frames.to(device), frame_mask.to(device), target.to(device)
 
         prediction = model(frames, frame_mask).age
         assert prediction.shape == target.shape, (
             f"prediction shape {tuple(prediction.shape)} != target shape {tuple(target.shape)}"
         )
-        loss = loss_fn(prediction, target)
+        loss, unweighted_loss = batch_loss(prediction, target, train_config.loss, weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
-        total_loss += loss.item() * len(target)
+        total_loss += unweighted_loss.item() * len(target)
         num_clips += len(target)
     return total_loss / num_clips
