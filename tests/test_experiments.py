@@ -169,3 +169,25 @@ def test_ablation_table_rows_and_columns():
     assert "MAE female" in table.columns
     with pytest.raises(ValueError, match="no predictions"):
         ablation_table(predictions, {"missing": summaries["siam"]}, DEFAULT_AGE_GROUPS)
+
+
+def test_attention_extracted_from_saved_checkpoint(toy, tmp_path):
+    # The README's recipe: rebuild a trained model from its checkpoint file and read the
+    # attention of any clip.
+    from siamlib.models.siam import SIAM
+    from siamlib.train import load_checkpoint, predict
+
+    clips, mask, index, folds = toy
+    model_config, train_config = variant_configs(MODEL, TRAIN, {}, image_size=16, epochs=2)
+    _, spatial, temporal, _ = run_cross_validation(
+        model_config, train_config, clips, mask, index, folds, 0.2, tmp_path, seed=0,
+        progress=False, test_folds=[2],
+    )
+    checkpoint = load_checkpoint(tmp_path / "fold_2.pt")
+    model = SIAM(SIAMConfig.from_dict(checkpoint["model_config"]), checkpoint["age_mean"],
+                 checkpoint["age_std"])
+    model.load_state_dict(checkpoint["model_state"])
+    rows = np.flatnonzero(folds == 2)
+    _, extracted_spatial, extracted_temporal = predict(model.eval(), clips, mask, rows)
+    np.testing.assert_allclose(extracted_spatial, spatial[rows], atol=1e-6)
+    np.testing.assert_allclose(extracted_temporal, temporal[rows], atol=1e-6)
