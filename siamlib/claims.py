@@ -1,9 +1,10 @@
 """The paper's three claims about SIAM, checked against this study's ablation and learning curve.
 
-Pei et al., "Attended End-to-end Architecture for Age Estimation from Facial Expression
-Videos", IEEE TIP 29 (2020), claim that (1) both the spatial and the temporal attention lower
-the error, (2) the spatially-indexed attention beats other spatial attention mechanisms, and
-(3) the end-to-end model beats handcrafted features given sufficient training data. Each claim becomes one or
+The claims come from Pei et al., "Attended End-to-end Architecture for Age Estimation from
+Facial Expression Videos", IEEE TIP 29 (2020):
+    1. both the spatial and the temporal attention lower the error;
+    2. the spatially-indexed attention beats other spatial attention mechanisms;
+    3. the end-to-end model beats handcrafted features given sufficient training data. Each claim becomes one or
 more comparisons of SIAM (the ablation variant `siam`, or the learning curve's SIAM) with an
 alternative, on the same test videos.
 
@@ -147,7 +148,7 @@ def end_to_end_claim(curve: pd.DataFrame, siam: str = "SIAM") -> pd.DataFrame:
     """
     others = sorted(set(curve["method"]) - {siam})
     if siam not in set(curve["method"]) or len(others) != 1:
-        raise ValueError(f"the learning curve must hold {siam!r} and one baseline, got "
+        raise ValueError(f"the learning curve must contain {siam!r} and one baseline, got "
                          f"{sorted(set(curve['method']))}")
     baseline = others[0]
     rows, differences = [], {}

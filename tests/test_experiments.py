@@ -26,21 +26,21 @@ TRAIN = {"epochs": 30, "batch_size": 8, "patience": 10, "device": "cpu"}
 def test_subsample_nested_and_within_candidates():
     subjects = np.repeat(np.arange(20), 2)
     candidates = subjects >= 4
-    kept = {f: subsample_training_subjects(subjects, candidates, f, seed=3)
+    subsets = {f: subsample_training_subjects(subjects, candidates, f, seed=3)
             for f in (0.25, 0.5, 1.0)}
-    assert not kept[1.0][~candidates].any()
-    assert np.array_equal(kept[1.0], candidates)
-    assert len(np.unique(subjects[kept[0.25]])) == 4  # ceil(0.25 * 16)
-    assert not (kept[0.25] & ~kept[0.5]).any(), "a smaller share keeps a subset"
+    assert not subsets[1.0][~candidates].any()
+    assert np.array_equal(subsets[1.0], candidates)
+    assert len(np.unique(subjects[subsets[0.25]])) == 4  # ceil(0.25 * 16)
+    assert not (subsets[0.25] & ~subsets[0.5]).any(), "a smaller share keeps a subset"
     # All clips of a kept subject are kept.
-    for subject in np.unique(subjects[kept[0.5]]):
-        assert kept[0.5][subjects == subject].all()
+    for subject in np.unique(subjects[subsets[0.5]]):
+        assert subsets[0.5][subjects == subject].all()
 
 
 def test_subsample_keeps_two_subjects_and_rejects_bad_fraction():
     subjects = np.arange(10)
-    kept = subsample_training_subjects(subjects, np.ones(10, bool), 0.01, seed=0)
-    assert kept.sum() == 2
+    subset = subsample_training_subjects(subjects, np.ones(10, bool), 0.01, seed=0)
+    assert subset.sum() == 2
     with pytest.raises(ValueError, match="fraction"):
         subsample_training_subjects(subjects, np.ones(10, bool), 0.0, seed=0)
 

@@ -40,7 +40,8 @@ def test_informativeness_rises_with_smile():
     smile = np.array([0.0, 0.5, 1.0])
     assert np.allclose(frame_informativeness(1.0, smile), [0.275, 0.6375, 1.0])
     low, high = frame_informativeness(0.3, smile), frame_informativeness(0.9, smile)
-    assert low[0] == high[0] and np.all(low[1:] < high[1:])
+    assert low[0] == high[0]
+    assert np.all(low[1:] < high[1:])
     clip = make_clip()
     assert np.argmax(clip.informativeness) == np.argmax(clip.smile)
 
@@ -109,7 +110,8 @@ def test_region_masks_are_binary_and_face_is_largest():
     clip = make_clip()
     masks = clip.region_masks()
     assert masks.shape == (len(REGION_NAMES), MASK_SIZE, MASK_SIZE)
-    assert masks.dtype == np.uint8 and set(np.unique(masks)) <= {0, 1}
+    assert masks.dtype == np.uint8
+    assert set(np.unique(masks)) <= {0, 1}
     areas = dict(zip(REGION_NAMES, masks.mean(axis=(1, 2))))
     assert all(areas[name] > 0 for name in REGION_NAMES)
     assert areas["face"] == max(areas.values())
