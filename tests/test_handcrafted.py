@@ -73,7 +73,9 @@ def test_extract_rows_and_frames(tmp_path):
     assert features["neutral_frame"].tolist() == [0, 10, 0]
     lbp_columns = [name for name in features.columns if name.startswith("lbp.")]
     assert len(lbp_columns) == 2 * 2 * 3 * 10
-    assert np.all(np.isfinite(features.drop(columns="video").to_numpy(dtype=float)))
+    assert (features[handcrafted.DYNAMICS_REASON] == "").all()
+    numeric = features.drop(columns=["video", handcrafted.DYNAMICS_REASON])
+    assert np.all(np.isfinite(numeric.to_numpy(dtype=float)))
 
 
 def test_extract_matches_parts(tmp_path):
@@ -219,4 +221,44 @@ def test_extract_track_without_mouth(tmp_path):
     assert (features.loc[1, dynamics_columns] == 0).all()
     assert features.loc[0, "onset.lip.max_amplitude"] > 0
     assert features.loc[1, "apex_frame"] == 20  # the middle valid sampled frame
-    assert np.all(np.isfinite(features.drop(columns="video").to_numpy(dtype=float)))
+    assert "no lip and eyelid landmarks" in features.loc[1, handcrafted.DYNAMICS_REASON]
+    assert features.loc[0, handcrafted.DYNAMICS_REASON] == ""
+    numeric = features.drop(columns=["video", handcrafted.DYNAMICS_REASON])
+    assert np.all(np.isfinite(numeric.to_numpy(dtype=float)))
+
+
+def test_extract_invalid_tracker_track_keeps_its_reason(tmp_path):
+    # A dlib track that lost the face too long is marked invalid, with NaN in the gap.
+    index, clips, mask, sampled = make_inputs(tmp_path)
+    landmarks = smile_track(0.1)
+    landmarks[30:45] = np.nan
+    reason = "no face in 15 consecutive frames (0.60 s) from frame 30; the limit is 0.20 s"
+    tracker_paths = []
+    for row in range(len(index)):
+        path = tmp_path / f"dlib_{row}.npz"
+        track = smile_track(0.05 * (row + 1)) if row != 2 else landmarks
+        np.savez(path, landmarks=track, fps=np.float64(FPS), valid=np.bool_(row != 2),
+                 reason=np.str_(reason if row == 2 else ""))
+        tracker_paths.append(str(path))
+
+    features = handcrafted.extract_features(index, clips, mask, sampled, progress=False,
+                                            dynamics_tracks=tracker_paths)
+
+    assert features[handcrafted.DYNAMICS_UNAVAILABLE].tolist() == [0, 0, 1]
+    assert features.loc[2, handcrafted.DYNAMICS_REASON] == reason
+    expected = dynamics.dynamics_features(smile_track(0.1), FPS)
+    assert features.loc[1, "onset.lip.max_amplitude"] == pytest.approx(
+        expected["onset.lip.max_amplitude"])
+    with pytest.raises(ValueError, match="dynamics_tracks has 2 paths for 3 videos"):
+        handcrafted.extract_features(index, clips, mask, sampled, progress=False,
+                                     dynamics_tracks=tracker_paths[:2])
+
+
+def test_extract_degenerate_track_is_reported_not_fatal(tmp_path):
+    index, clips, mask, sampled = make_inputs(tmp_path)
+    track = smile_track(0.1)
+    track[0, 54] = track[0, 48]  # zero mouth width in the first frame
+    np.savez(index["track_path"].iloc[0], landmarks=track, fps=np.float64(FPS))
+    features = handcrafted.extract_features(index, clips, mask, sampled, progress=False)
+    assert features[handcrafted.DYNAMICS_UNAVAILABLE].tolist() == [1, 0, 0]
+    assert "mouth width" in features.loc[0, handcrafted.DYNAMICS_REASON]

@@ -6,7 +6,7 @@ IEEE TMM 2015), not the original code. The pipeline has four steps:
 1. Registration. Each frame is mapped onto the first frame by a least-squares similarity
    transform fitted on points that barely move when a person smiles: the nose bridge, the
    nose tip and the four eye corners. Head translation, scale and in-plane rotation then
-   do not show up as lip or eyelid motion.
+   do not show up as lip, eyelid or cheek motion.
 2. Signals, all in units of a first-frame distance and zero at the first frame before smoothing:
 
    - ``lip_right`` / ``lip_left``: distance of the lip corner (48 / 54) from the first
@@ -18,10 +18,19 @@ IEEE TMM 2015), not the original code. The pipeline has four steps:
      the mean distance of the upper-lid points from the lower-lid points (37-41 and 38-40
      on the right eye, 43-47 and 44-46 on the left). The signal rises when the eye narrows
      in a smile. ``eyelid`` is their mean.
+   - ``cheek_right`` / ``cheek_left``: rise of a cheek point, divided by the first frame's
+     mouth width. The cheek point is the centroid of four points on that side: the outer
+     lower-eyelid point (41 / 46), the nose-base side point (31 / 35), the lip corner
+     (48 / 54) and the jaw contour point at cheek height (2 / 14). Its rise is its
+     displacement from its first-frame position projected on the face's upward direction,
+     the unit vector from the first frame's mouth centre towards the midpoint of the first
+     frame's eye centres, so the signal is positive when the cheek moves up. ``cheek`` is
+     their mean.
 
-   NOTE: there is no cheek signal. The 68-point scheme has no point on the cheek surface,
-   and the proxies it allows (jaw contour points, the lip-corner-to-eye distance) measure
-   jaw motion or repeat the lip-corner signal.
+   NOTE: the cheek signal is a proxy, not a tracked skin point. The 68-point scheme has no
+   point on the cheek surface, so the signal mixes the upward motion of the lip corner,
+   the lower eyelid, the nose base and the jaw contour. A lip corner that rises by d mouth
+   widths raises the cheek signal by d / 4 even when the cheek itself stays still.
 3. Smoothing. Every signal is smoothed with a Gaussian filter before any difference is
    taken. Its standard deviation is set in seconds and converted to frames with the
    track's fps (default 0.05 s, a full width at half maximum of about 0.12 s). Speeds are
@@ -30,9 +39,10 @@ IEEE TMM 2015), not the original code. The pipeline has four steps:
 4. Phases from the smoothed ``lip`` signal (see :func:`detect_phases`) and features per
    phase and signal (see :func:`phase_features`).
 
-Feature names are ``"<phase>.<signal>.<feature>"`` for phase in onset, apex, offset and
-signal in lip, eyelid, plus ``"<phase>.duration"`` and the flags ``"phase.flat"``,
-``"phase.no_offset"`` and ``"phase.offset_before_onset"`` (1.0 when set, else 0.0).
+Feature names are ``"<phase>.<signal>.<feature>"`` for phase in onset, apex, offset,
+signal in lip, eyelid, cheek and feature in :data:`SIGNAL_FEATURES`, plus
+``"<phase>.duration"`` and the flags ``"phase.flat"``, ``"phase.no_offset"`` and
+``"phase.offset_before_onset"`` (1.0 when set, else 0.0).
 :func:`feature_names` lists them in the order :func:`dynamics_features` returns them.
 """
 
@@ -46,12 +56,17 @@ from scipy.ndimage import gaussian_filter1d
 from siamlib import landmarks as lm
 
 PHASES = ("onset", "apex", "offset")
-SIGNALS = ("lip", "eyelid")
+SIGNALS = ("lip", "eyelid", "cheek")
 FLAGS = ("phase.flat", "phase.no_offset", "phase.offset_before_onset")
 
 # Points used to register every frame onto the first one: nose bridge, nose tip and the
 # four eye corners. Eyelids, brows, lips and the jaw move with expressions and are left out.
 STABLE_POINTS = lm.NOSE_BRIDGE + (33,) + lm.EYE_CORNERS
+
+# Points whose centroid is each side's cheek point: outer lower-eyelid point, nose-base side
+# point, lip corner and jaw contour point at cheek height.
+RIGHT_CHEEK_POINTS = (41, 31, lm.RIGHT_LIP_CORNER, 2)
+LEFT_CHEEK_POINTS = (46, 35, lm.LEFT_LIP_CORNER, 14)
 
 # Per-signal features of one phase, in output order.
 SIGNAL_FEATURES = (
@@ -64,19 +79,27 @@ SIGNAL_FEATURES = (
     "sd_amplitude",
     "rise_amplitude",
     "fall_amplitude",
+    "total_amplitude",
     "net_amplitude",
     "rise_amplitude_ratio",
     "fall_amplitude_ratio",
+    "net_amplitude_ratio",
     "max_rise_speed",
     "mean_rise_speed",
     "max_fall_speed",
     "mean_fall_speed",
-    "max_acceleration",
-    "mean_acceleration",
+    "max_rise_acceleration",
+    "mean_rise_acceleration",
+    "max_fall_acceleration",
+    "mean_fall_acceleration",
     "net_amplitude_per_duration",
     "asymmetry",
 )
 
+# NOTE: this default does not push jitter far below smile speeds on small faces. A still face
+# 100 px wide at 50 fps with 0.5 px landmark jitter kept lip, eyelid and cheek speeds of up
+# to 0.27 units per second over five jitter draws. A smile of 0.15 mouth widths in 0.6 s has
+# an onset speed of 0.25 (see test_still_jitter_speeds_near_zero in tests/test_dynamics.py).
 DEFAULT_SMOOTHING_SIGMA_S = 0.05
 DEFAULT_MIN_RISE = 0.01
 DEFAULT_MIN_SPEED = 0.02
@@ -207,13 +230,47 @@ def smooth(
     return gaussian_filter1d(values, sigma=sigma_s * fps, mode="nearest", truncate=4.0)
 
 
+def _cheek_signals(
+    track: np.ndarray, mouth_centre: np.ndarray, mouth_width: float
+) -> dict[str, np.ndarray]:
+    """Compute the unsmoothed cheek_right and cheek_left signals of a registered track.
+
+    Args:
+        track: Registered track of shape (N, 68, 2).
+        mouth_centre: First frame's mouth centre, shape (2,).
+        mouth_width: First frame's mouth width in pixels, positive.
+
+    Returns:
+        Dict with keys cheek_right and cheek_left, arrays of shape (N,) in first-frame mouth
+        widths, as the module docstring defines them.
+
+    Raises:
+        ValueError: If the first frame's eye midpoint coincides with its mouth centre.
+    """
+    eye_midpoint = lm.eye_centres(track[0]).mean(axis=0)  # (2,)
+    upward = eye_midpoint - mouth_centre  # (2,)
+    upward_length = float(np.linalg.norm(upward))
+    if upward_length < _EPSILON:
+        raise ValueError(
+            "first frame's eye centres and mouth centre coincide, so the face's upward "
+            "direction for the cheek signal is undefined; check the landmark order"
+        )
+    upward /= upward_length
+
+    signals = {}
+    for side, points in (("right", RIGHT_CHEEK_POINTS), ("left", LEFT_CHEEK_POINTS)):
+        cheek = track[:, list(points)].mean(axis=1)  # (N, 2)
+        signals[f"cheek_{side}"] = (cheek - cheek[0]) @ upward / mouth_width  # (N,)
+    return signals
+
+
 def smile_signals(
     landmarks: np.ndarray,
     fps: float,
     smoothing_sigma_s: float = DEFAULT_SMOOTHING_SIGMA_S,
     register: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Compute the smoothed lip-corner and eyelid signals of a track.
+    """Compute the smoothed lip-corner, eyelid and cheek signals of a track.
 
     Args:
         landmarks: Track of shape (N, 68, 2), N >= 3 frames, pixel coordinates.
@@ -222,13 +279,14 @@ def smile_signals(
         register: Whether to register every frame onto the first one first.
 
     Returns:
-        Dict with keys lip_right, lip_left, lip, eyelid_right, eyelid_left and eyelid. Each
-        value is an array of shape (N,). Lip signals are in first-frame mouth widths and
-        eyelid signals in first-frame eye widths, as the module docstring defines them.
+        Dict with keys lip_right, lip_left, lip, eyelid_right, eyelid_left, eyelid,
+        cheek_right, cheek_left and cheek. Each value is an array of shape (N,). Lip and
+        cheek signals are in first-frame mouth widths and eyelid signals in first-frame eye
+        widths, as the module docstring defines them.
 
     Raises:
-        ValueError: If the track shape, values or fps are invalid, or the first frame's
-            mouth or eye width is zero.
+        ValueError: If the track shape, values or fps are invalid, the first frame's mouth
+            or eye width is zero, or its eye midpoint coincides with its mouth centre.
     """
     track = _check_track(landmarks, fps)
     if register:
@@ -259,15 +317,17 @@ def smile_signals(
         aperture = np.linalg.norm(lid_gaps, axis=2).mean(axis=1)  # (N,)
         raw[f"eyelid_{side}"] = (aperture[0] - aperture) / eye_width
 
-    signals = {name: smooth(values, fps, smoothing_sigma_s) for name, values in raw.items()}
-    return {
-        "lip_right": signals["lip_right"],
-        "lip_left": signals["lip_left"],
-        "lip": (signals["lip_right"] + signals["lip_left"]) / 2,
-        "eyelid_right": signals["eyelid_right"],
-        "eyelid_left": signals["eyelid_left"],
-        "eyelid": (signals["eyelid_right"] + signals["eyelid_left"]) / 2,
-    }
+    raw.update(_cheek_signals(track, mouth_centre, mouth_width))
+
+    smoothed = {name: smooth(values, fps, smoothing_sigma_s) for name, values in raw.items()}
+    signals: dict[str, np.ndarray] = {}
+    for signal in SIGNALS:
+        right = smoothed[f"{signal}_right"]
+        left = smoothed[f"{signal}_left"]
+        signals[f"{signal}_right"] = right
+        signals[f"{signal}_left"] = left
+        signals[signal] = (right + left) / 2
+    return signals
 
 
 def _runs(step_signs: np.ndarray, sign: int) -> list[tuple[int, int]]:
@@ -377,8 +437,8 @@ def _segment_features(
         acceleration_all = np.zeros_like(speed_all)
     speed = speed_all[first:last]  # (K,)
     acceleration = np.abs(acceleration_all[first:last])  # (K,)
-    rise = speed > 0
-    fall = speed < 0
+    rise = speed > 0  # (K,)
+    fall = speed < 0  # (K,)
 
     duration = (last - first) / fps
     rise_duration = rise.sum() / fps
@@ -398,15 +458,19 @@ def _segment_features(
         "sd_amplitude": float(window.std()),
         "rise_amplitude": rise_amplitude,
         "fall_amplitude": fall_amplitude,
+        "total_amplitude": total_amplitude,
         "net_amplitude": net_amplitude,
         "rise_amplitude_ratio": safe_divide(rise_amplitude, total_amplitude),
         "fall_amplitude_ratio": safe_divide(fall_amplitude, total_amplitude),
+        "net_amplitude_ratio": safe_divide(net_amplitude, total_amplitude),
         "max_rise_speed": float(speed[rise].max()) if rise.any() else 0.0,
         "mean_rise_speed": float(speed[rise].mean()) if rise.any() else 0.0,
         "max_fall_speed": float(-speed[fall].min()) if fall.any() else 0.0,
         "mean_fall_speed": float(-speed[fall].mean()) if fall.any() else 0.0,
-        "max_acceleration": float(acceleration.max()),
-        "mean_acceleration": float(acceleration.mean()),
+        "max_rise_acceleration": float(acceleration[rise].max()) if rise.any() else 0.0,
+        "mean_rise_acceleration": float(acceleration[rise].mean()) if rise.any() else 0.0,
+        "max_fall_acceleration": float(acceleration[fall].max()) if fall.any() else 0.0,
+        "mean_fall_acceleration": float(acceleration[fall].mean()) if fall.any() else 0.0,
         "net_amplitude_per_duration": safe_divide(net_amplitude, duration),
         "asymmetry": float(np.abs(left[first:last + 1] - right[first:last + 1]).mean()),
     }
@@ -417,14 +481,29 @@ def phase_features(signals: dict[str, np.ndarray], phases: Phases, fps: float) -
 
     Within a phase of frames first..last, a step is rising when the signal grows and
     falling when it shrinks. Definitions, with d the first differences of the signal:
-    durations are step counts over fps (seconds) and their ratios are to the phase
-    duration. Amplitudes are the max, mean and population SD of the signal values.
-    ``rise_amplitude`` is the sum of positive d, ``fall_amplitude`` the sum of |negative d|,
-    ``net_amplitude`` their difference, and the amplitude ratios divide each by their sum.
-    Speeds are d * fps over rising or falling steps, reported as positive magnitudes.
-    Accelerations are |central differences of speed| * fps over the phase's steps.
-    ``asymmetry`` is the mean absolute difference of the left and right signals. A phase
-    with no steps gets zeros, and every ratio with a near-zero denominator is 0.
+
+    - ``rise_duration`` and ``fall_duration`` are the counts of rising and falling steps
+      over fps (seconds), and their ratios divide them by the phase duration.
+    - ``max_amplitude``, ``mean_amplitude`` and ``sd_amplitude`` are the maximum, mean and
+      population standard deviation of the signal values over frames first..last.
+    - ``rise_amplitude`` is the sum of positive d and ``fall_amplitude`` the sum of
+      |negative d|. ``total_amplitude`` is their sum and ``net_amplitude`` their difference
+      (rise minus fall). ``rise_amplitude_ratio``, ``fall_amplitude_ratio`` and
+      ``net_amplitude_ratio`` divide the rise, fall and net amplitude by the total.
+    - Speeds are d * fps (units per second) over the rising or the falling steps, reported
+      as positive magnitudes: ``max_rise_speed``, ``mean_rise_speed``, ``max_fall_speed``
+      and ``mean_fall_speed``.
+    - Accelerations are |central difference of speed| * fps (units per second squared) at
+      each step, one-sided at the track's ends, so the acceleration at a phase's first and
+      last step also uses one step outside the phase. The maximum and mean acceleration
+      over the rising and over the falling steps give ``max_rise_acceleration``,
+      ``mean_rise_acceleration``, ``max_fall_acceleration`` and ``mean_fall_acceleration``.
+    - ``net_amplitude_per_duration`` is the net amplitude over the phase duration.
+    - ``asymmetry`` is the mean absolute difference of the left and right signals over
+      frames first..last.
+
+    A phase with no steps gets zeros, a statistic over no rising or no falling step is 0,
+    and every ratio with a near-zero denominator is 0.
 
     Args:
         signals: Output of :func:`smile_signals`.

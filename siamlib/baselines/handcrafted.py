@@ -6,13 +6,17 @@ full-rate landmark track (dynamics, see :mod:`siamlib.baselines.dynamics`) and f
 aligned frames of its sampled clip (appearance, see :mod:`siamlib.baselines.appearance`).
 :func:`run_cross_validation` trains :class:`~siamlib.baselines.svr.SVRBaseline` per outer
 fold on the training subjects and writes the predictions table.
+
+:class:`HandcraftedSVR` is the same model behind the baseline interface of
+:mod:`siamlib.baselines.base`, with two more choices: the smile type (spontaneous or posed)
+known at test time, and what to do with videos whose landmark track gave no dynamics.
 """
 
 from __future__ import annotations
 
 import logging
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,7 @@ from tqdm import tqdm
 
 from siamlib.baselines import dynamics
 from siamlib.baselines.appearance import appearance_feature_names, appearance_features
+from siamlib.baselines.base import Baseline, FitContext, VideoSet
 from siamlib.baselines.svr import SVRBaseline
 
 logger = logging.getLogger(__name__)
@@ -34,10 +39,12 @@ METHOD_NAMES = {
 }
 DYNAMICS_OPTIONS = ("smoothing_sigma_s", "min_rise", "min_speed", "register")
 SVR_SETTINGS = ("C_grid", "gamma_grid", "epsilon_grid", "inner_folds")
-APPEARANCE_PREFIX = "lbp."
+APPEARANCE_PREFIXES = ("lbp.", "gabor.")
+SMILE_TYPE_MODES = ("ignore", "separate", "feature")
 INDEX_COLUMNS = ("video", "subject", "age", "gender", "smile_type")
 # Feature-table column set to 1 for videos whose track has no usable lip and eyelid points.
 DYNAMICS_UNAVAILABLE = "dynamics.unavailable"
+DYNAMICS_REASON = "dynamics.reason"
 
 
 def _check_keys(name: str, options: Mapping[str, Any] | None, allowed: tuple[str, ...]) -> dict:
@@ -48,16 +55,28 @@ def _check_keys(name: str, options: Mapping[str, Any] | None, allowed: tuple[str
     return values
 
 
-def _load_track(path: str | Path, video: str) -> tuple[np.ndarray, float]:
+def _load_track(path: str | Path, video: str) -> tuple[np.ndarray, float, str]:
+    """Read a track file: landmarks (N, 68, 2), fps, and why it has no dynamics ("" if usable).
+
+    Tracks from :mod:`siamlib.video.dlib_tracker` carry ``valid`` and ``reason``; a track
+    with non-finite landmarks (the Haar-cascade fallback stores eye centres only) has no
+    lip and eyelid points.
+    """
     try:
         with np.load(path, allow_pickle=False) as archive:
             landmarks = np.asarray(archive["landmarks"], dtype=np.float64)
             fps = float(archive["fps"])
+            valid = bool(archive["valid"]) if "valid" in archive.files else True
+            reason = str(archive["reason"]) if "reason" in archive.files else ""
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
         raise ValueError(
             f"{video}: cannot read landmarks and fps from track file {path}: {error}"
         ) from error
-    return landmarks, fps
+    if not valid:
+        return landmarks, fps, reason or "the tracker marked the track invalid"
+    if not np.isfinite(landmarks).all():
+        return landmarks, fps, "the track has no lip and eyelid landmarks (e.g. Haar-cascade eyes)"
+    return landmarks, fps, ""
 
 
 def extract_features(
@@ -70,6 +89,10 @@ def extract_features(
     lbp_radius: float = 1.0,
     dynamics_options: Mapping[str, Any] | None = None,
     progress: bool = True,
+    lbp_method: str = "uniform",
+    gabor_frequencies: Sequence[float] = (),
+    gabor_orientations: int = 0,
+    dynamics_tracks: Sequence[str | Path] | None = None,
 ) -> pd.DataFrame:
     """Compute the dynamics and appearance features of every video.
 
@@ -94,14 +117,23 @@ def extract_features(
         dynamics_options: Keyword arguments of :func:`dynamics.dynamics_features`
             (smoothing_sigma_s, min_rise, min_speed, register); defaults when None.
         progress: Whether to show a progress bar.
+        lbp_method: LBP variant (see :mod:`siamlib.baselines.appearance`).
+        gabor_frequencies: Gabor filter frequencies in cycles per pixel; empty for no Gabor
+            features.
+        gabor_orientations: Number of Gabor orientations.
+        dynamics_tracks: Track file of every video for the dynamics features, in index
+            order, e.g. from :mod:`siamlib.video.dlib_tracker`; None uses track_path. A track
+            marked invalid, or with non-finite landmarks, gives zero dynamics features with
+            ``dynamics.unavailable`` 1 and the reason in ``dynamics.reason``.
 
     Returns:
         DataFrame with one row per video in index order: ``video``, ``peak_frame`` (full-rate
         frame of the lip peak), ``neutral_frame`` and ``apex_frame`` (original frame
         indices of the frames used for appearance), ``dynamics.unavailable`` (1 when the
-        track has non-finite landmarks, so its dynamics features are zeros), then the dynamics features in
-        :func:`dynamics.feature_names` order and the appearance features named
-        ``lbp.<frame>.r<row>c<column>.b<bin>``.
+        track gives no dynamics, whose features are then zeros), ``dynamics.reason`` (why;
+        empty otherwise), then the dynamics features in :func:`dynamics.feature_names` order
+        and the appearance features in :func:`appearance_feature_names` order
+        (``lbp.<frame>.r<row>c<column>.b<bin>``, then any ``gabor.`` features).
 
     Raises:
         ValueError: If a column is missing, shapes disagree, a video has no valid sampled
@@ -126,15 +158,25 @@ def extract_features(
                 f"frames in clips), got {array.shape}"
             )
 
+    if dynamics_tracks is None:
+        dynamics_tracks = index["track_path"].tolist()
+    elif len(dynamics_tracks) != num_videos:
+        raise ValueError(f"dynamics_tracks has {len(dynamics_tracks)} paths for {num_videos} "
+                         "videos")
+    appearance_options = {
+        "method": lbp_method,
+        "gabor_frequencies": tuple(gabor_frequencies),
+        "gabor_orientations": int(gabor_orientations),
+    }
     dynamics_names = dynamics.feature_names()
-    appearance_names = appearance_feature_names(lbp_grid, lbp_points)
+    appearance_names = appearance_feature_names(lbp_grid, lbp_points, **appearance_options)
     rows: list[dict[str, Any]] = []
     for row in tqdm(range(num_videos), desc="handcrafted features", disable=not progress):
         video = str(index["video"].iloc[row])
         valid = np.flatnonzero(mask[row] & (sampled_indices[row] >= 0))  # (valid frames,)
         if valid.size == 0:
             raise ValueError(f"{video}: the clip has no valid sampled frame")
-        landmarks, fps = _load_track(index["track_path"].iloc[row], video)
+        landmarks, fps, reason = _load_track(dynamics_tracks[row], video)
         frame_numbers = sampled_indices[row, valid]  # (valid frames,)
         if landmarks.ndim != 3 or frame_numbers.max() >= landmarks.shape[0]:
             raise ValueError(
@@ -142,13 +184,21 @@ def extract_features(
                 f"{frame_numbers.max()}"
             )
 
-        if np.isfinite(landmarks).all():
+        signals = None
+        if not reason:
             try:
-                smoothing = options.get("smoothing_sigma_s", dynamics.DEFAULT_SMOOTHING_SIGMA_S)
                 signals = dynamics.smile_signals(
-                    landmarks, fps, smoothing_sigma_s=smoothing,
+                    landmarks, fps,
+                    smoothing_sigma_s=options.get(
+                        "smoothing_sigma_s", dynamics.DEFAULT_SMOOTHING_SIGMA_S),
                     register=options.get("register", True),
                 )
+            except ValueError as error:
+                # A degenerate track (e.g. a zero mouth width in the first frame) is skipped
+                # and reported, like a lost face.
+                reason = f"unusable landmark track: {error}"
+        if signals is not None:
+            try:
                 phases = dynamics.detect_phases(
                     signals["lip"],
                     fps,
@@ -161,9 +211,10 @@ def extract_features(
             peak_frame = int(np.argmax(signals["lip"]))
             unavailable = 0
         else:
-            # A track without lip and eyelid points (e.g. the Haar-cascade fallback, which
-            # stores eye centres only) has no dynamics. Its features are zeros with a flag,
-            # and the middle sampled frame replaces the apex frame.
+            # A track without usable lip and eyelid points (the Haar-cascade fallback stores
+            # eye centres only; a tracker can lose the face too long) has no dynamics. Its
+            # features are zeros with a flag and a reason, and the middle sampled frame
+            # replaces the apex frame.
             dynamic_values = dict.fromkeys(dynamics_names, 0.0)
             peak_frame = int(frame_numbers[len(frame_numbers) // 2])
             unavailable = 1
@@ -176,6 +227,7 @@ def extract_features(
             grid=lbp_grid,
             points=lbp_points,
             radius=lbp_radius,
+            **appearance_options,
         )
 
         record: dict[str, Any] = {
@@ -184,21 +236,23 @@ def extract_features(
             "neutral_frame": int(sampled_indices[row, neutral_position]),
             "apex_frame": int(sampled_indices[row, apex_position]),
             DYNAMICS_UNAVAILABLE: unavailable,
+            DYNAMICS_REASON: reason,
         }
         record.update({name: dynamic_values[name] for name in dynamics_names})
         record.update(zip(appearance_names, appearance_values.tolist()))
         rows.append(record)
 
-    columns = ["video", "peak_frame", "neutral_frame", "apex_frame", DYNAMICS_UNAVAILABLE]
+    columns = ["video", "peak_frame", "neutral_frame", "apex_frame", DYNAMICS_UNAVAILABLE,
+               DYNAMICS_REASON]
     features = pd.DataFrame(rows, columns=[*columns, *dynamics_names, *appearance_names])
     flat = int(features["phase.flat"].sum())
     no_offset = int(features["phase.no_offset"].sum())
     unavailable_count = int(features[DYNAMICS_UNAVAILABLE].sum())
     if unavailable_count:
         logger.warning(
-            "%d of %d videos have no lip and eyelid landmarks (e.g. Haar-cascade tracks), so "
-            "their dynamics features are zero; see the %s column",
-            unavailable_count, num_videos, DYNAMICS_UNAVAILABLE,
+            "%d of %d videos have no usable lip and eyelid landmarks, so their dynamics "
+            "features are zero; see the %s and %s columns",
+            unavailable_count, num_videos, DYNAMICS_UNAVAILABLE, DYNAMICS_REASON,
         )
     logger.info(
         "extracted handcrafted features of %d videos: %d dynamics, %d appearance; "
@@ -222,7 +276,7 @@ def feature_columns(features: pd.DataFrame, feature_set: str) -> list[str]:
         raise ValueError(f"feature_set must be one of {FEATURE_SETS}, got {feature_set!r}")
     dynamics_columns = [name for name in dynamics.feature_names() if name in features.columns]
     appearance_columns = [
-        name for name in features.columns if str(name).startswith(APPEARANCE_PREFIX)
+        name for name in features.columns if str(name).startswith(APPEARANCE_PREFIXES)
     ]
     columns = {
         "dynamics": dynamics_columns,
@@ -319,3 +373,141 @@ def run_cross_validation(
         "gender": index["gender"].to_numpy(),
         "smile_type": index["smile_type"].to_numpy(),
     })
+
+
+class HandcraftedSVR(Baseline):
+    """RBF SVR on handcrafted features, tuned on the training subjects of each fold.
+
+    Args:
+        features: "dynamics", "appearance" or "both" (see :func:`feature_columns`).
+        smile_type: How the smile type (spontaneous or posed), known for test videos too,
+            is used: "ignore"; "separate", one SVR per smile type, each trained on the
+            training videos of its type, as when the type is known before estimating age
+            (Dibeklioğlu et al., IEEE TIP 2015); or "feature", a 0/1 column (1 for posed)
+            added to the features.
+        svr: Overrides of the SVR grid; the rest comes from ``context.settings["svr"]`` (the
+            ``baseline.svr`` section of params.yaml), then from :class:`SVRBaseline`'s
+            defaults. Keys C_grid, gamma_grid, epsilon_grid and inner_folds.
+
+    Videos whose track has no usable landmarks (``dynamics.unavailable`` is 1, with the reason
+    in ``dynamics.reason``) are left out of fitting a model with dynamics features. Such a
+    test video is predicted by a fallback fitted on the fold's training videos: an SVR on
+    the appearance features when ``features`` is "both", else the mean training age.
+    ``fallback_count_`` counts them after :meth:`predict`.
+    """
+
+    def __init__(
+        self,
+        features: str = "both",
+        smile_type: str = "ignore",
+        svr: Mapping[str, Any] | None = None,
+    ) -> None:
+        if features not in FEATURE_SETS:
+            raise ValueError(f"features must be one of {FEATURE_SETS}, got {features!r}")
+        if smile_type not in SMILE_TYPE_MODES:
+            raise ValueError(f"smile_type must be one of {SMILE_TYPE_MODES}, got {smile_type!r}")
+        self.features = features
+        self.smile_type = smile_type
+        self.svr = _check_keys("svr", svr, SVR_SETTINGS)
+        self.models_: dict[str, SVRBaseline] = {}
+        self.mean_age_: float | None = None
+        self.fallback_: SVRBaseline | None = None
+        self._fallback_data: tuple | None = None
+        self.fallback_count_ = 0
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        """The method name, e.g. "SVR (dynamics+appearance, smile type known)"."""
+        if self.smile_type == "ignore":
+            return METHOD_NAMES[self.features]
+        return f"{METHOD_NAMES[self.features][:-1]}, smile type known)"
+
+    def _matrix(self, data: VideoSet, columns: list[str]) -> np.ndarray:
+        X = data.features[columns].to_numpy(dtype=np.float64)  # (N, D)
+        if self.smile_type == "feature":
+            posed = (data.index["smile_type"].to_numpy() == "posed").astype(np.float64)
+            X = np.column_stack([X, posed])  # (N, D + 1)
+        if not np.all(np.isfinite(X)):
+            raise ValueError("features contain NaN or infinite values")
+        return X
+
+    def _groups(self, data: VideoSet) -> dict[str, np.ndarray]:
+        """Rows of each model: one "all" group, or one group per smile type."""
+        if self.smile_type != "separate":
+            return {"all": np.arange(len(data))}
+        types = data.index["smile_type"].astype(str).to_numpy()
+        return {kind: np.flatnonzero(types == kind) for kind in sorted(set(types))}
+
+    def _has_dynamics(self, data: VideoSet) -> np.ndarray:
+        if self.features == "appearance" or DYNAMICS_UNAVAILABLE not in data.features.columns:
+            return np.ones(len(data), dtype=bool)
+        return data.features[DYNAMICS_UNAVAILABLE].to_numpy() == 0
+
+    def fit(self, train: VideoSet, context: FitContext) -> None:
+        """Tune and fit one SVR per group on the training videos with dynamics.
+
+        Raises:
+            ValueError: If ``train`` has no features, no training video has dynamics while
+                ``features`` needs them, or a smile-type group has fewer than 2 subjects.
+        """
+        if train.features.empty:
+            raise ValueError("HandcraftedSVR needs handcrafted features; build the VideoSet "
+                             "with the output of extract_features")
+        settings = {**dict(context.settings.get("svr") or {}), **self.svr}
+        settings = _check_keys("svr settings", settings, SVR_SETTINGS)
+        ages = train.ages
+        subjects = train.subjects
+        usable = self._has_dynamics(train)
+        if not usable.any():
+            raise ValueError(
+                f"no training video has dynamics features ({DYNAMICS_UNAVAILABLE} is 1 for "
+                "all), so the dynamics SVR cannot be fitted. Use landmark tracks with lip and "
+                "eyelid points (baseline.landmarks: dlib) or drop this entry"
+            )
+        X = self._matrix(train, feature_columns(train.features, self.features))
+        self.models_ = {}
+        for group, rows in self._groups(train).items():
+            rows = rows[usable[rows]]
+            model = SVRBaseline(**settings, seed=context.seed)
+            model.fit(X[rows], ages[rows], subjects[rows])
+            self.models_[group] = model
+        # The fallback for test videos without dynamics is fitted when predict first needs it,
+        # on these training videos.
+        self.mean_age_ = float(ages.mean())
+        self.fallback_ = None
+        self._fallback_data = None
+        if self.features == "both":
+            appearance = self._matrix(train, feature_columns(train.features, "appearance"))
+            self._fallback_data = (appearance, ages, subjects, settings, context.seed)
+
+    def predict(self, test: VideoSet) -> np.ndarray:
+        """Predict every test video's age; videos without dynamics go to the fallback."""
+        if not self.models_:
+            raise RuntimeError("HandcraftedSVR.predict was called before fit")
+        predicted = np.full(len(test), np.nan)
+        usable = self._has_dynamics(test)
+        X = self._matrix(test, feature_columns(test.features, self.features))
+        for group, rows in self._groups(test).items():
+            rows = rows[usable[rows]]
+            if rows.size == 0:
+                continue
+            if group not in self.models_:
+                raise ValueError(f"no training video has smile type {group!r}")
+            predicted[rows] = self.models_[group].predict(X[rows])
+        missing = np.flatnonzero(~usable)
+        self.fallback_count_ = int(missing.size)
+        if missing.size:
+            if self._fallback_data is None:
+                predicted[missing] = self.mean_age_
+            else:
+                if self.fallback_ is None:
+                    X_train, ages, subjects, settings, seed = self._fallback_data
+                    self.fallback_ = SVRBaseline(**settings, seed=seed)
+                    self.fallback_.fit(X_train, ages, subjects)
+                appearance = self._matrix(test, feature_columns(test.features, "appearance"))
+                predicted[missing] = self.fallback_.predict(appearance[missing])
+            logger.warning("%s: %d test videos have no dynamics features and were predicted "
+                           "by the fallback (%s)", self.name, missing.size,
+                           "mean training age" if self._fallback_data is None
+                           else "appearance SVR")
+        return predicted

@@ -1,7 +1,9 @@
-"""Reference baseline: always predict the mean age of the training subjects.
+"""Reference baseline: always predict the mean age of the training videos.
 
 Any method worth reporting must beat it. On UvA-NEMO, predicting the mean age of all
 videos gives an MAE of 14.24 years (from the database's annotation statistics).
+:class:`MeanAge` is the registered baseline (see :mod:`siamlib.baselines.base`), and
+:func:`mean_age_predictions` computes the same predictions in one call.
 """
 
 from __future__ import annotations
@@ -9,7 +11,30 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from siamlib.baselines.base import Baseline, FitContext, VideoSet
+
 METHOD_NAME = "Mean training age"
+
+
+class MeanAge(Baseline):
+    """Predict the mean age of the training videos for every test video."""
+
+    name = METHOD_NAME
+
+    def __init__(self) -> None:
+        self.mean_age_: float | None = None
+
+    def fit(self, train: VideoSet, context: FitContext) -> None:
+        """Store the mean of the training ages."""
+        if len(train) == 0:
+            raise ValueError("MeanAge.fit got no training videos")
+        self.mean_age_ = float(train.ages.mean())
+
+    def predict(self, test: VideoSet) -> np.ndarray:
+        """Return the stored mean for every test video, float (N,)."""
+        if self.mean_age_ is None:
+            raise RuntimeError("MeanAge.predict was called before fit")
+        return np.full(len(test), self.mean_age_)
 
 
 def mean_age_predictions(index: pd.DataFrame, folds: np.ndarray) -> pd.DataFrame:

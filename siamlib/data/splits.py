@@ -126,19 +126,49 @@ def validation_subjects(
         raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
 
     training = folds != fold
-    num_training = annotations.loc[training, "subject"].nunique()
-    if num_training < 2:
+    if annotations.loc[training, "subject"].nunique() < 2:
         raise ValueError(
-            f"fold {fold} leaves {num_training} training subject(s), but at least 2 are "
-            "needed to hold out validation subjects"
+            f"fold {fold} leaves {annotations.loc[training, 'subject'].nunique()} training "
+            "subject(s), but at least 2 are needed to hold out validation subjects"
         )
-    subject_ages = _subject_ages(annotations.loc[training])
-    num_validation = int(np.clip(round(fraction * num_training), 1, num_training - 1))
+    held_out = np.zeros(len(annotations), dtype=bool)
+    held_out[training] = holdout_subjects(annotations.loc[training], fraction, seed)
+    return held_out
+
+
+def holdout_subjects(annotations: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
+    """Select a share of the subjects of a training set, spread over their ages.
+
+    The subjects are sorted by age and split into as many consecutive age strata as subjects
+    are needed, and one subject is drawn from each stratum. `validation_subjects` applies
+    this to the training rows of a fold; a baseline given only its training videos can call
+    it directly and gets the same subjects.
+
+    Args:
+        annotations: Table with at least the columns `subject` and `age`.
+        fraction: Share of the subjects to hold out, in (0, 1). At least one subject is
+            selected and at least one remains.
+        seed: Seed for the draw within each age stratum.
+
+    Returns:
+        Boolean array of shape (len(annotations),), True on every row of a selected subject.
+
+    Raises:
+        ValueError: If `fraction` is outside (0, 1), there are fewer than two subjects, or
+            `annotations` is invalid.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
+    subject_ages = _subject_ages(annotations)
+    num_subjects = len(subject_ages)
+    if num_subjects < 2:
+        raise ValueError(
+            f"{num_subjects} subject(s) given, but at least 2 are needed to hold out some"
+        )
+    num_held_out = int(np.clip(round(fraction * num_subjects), 1, num_subjects - 1))
 
     rng = np.random.default_rng(seed)
     ordered = _age_ordered(subject_ages, rng)
-    strata = np.array_split(ordered, num_validation)
+    strata = np.array_split(ordered, num_held_out)
     chosen = {stratum[rng.integers(len(stratum))] for stratum in strata}
-
-    subjects = annotations["subject"].to_numpy()
-    return training & np.isin(subjects, list(chosen))
+    return np.isin(annotations["subject"].to_numpy(), list(chosen))

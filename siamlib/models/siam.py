@@ -56,6 +56,7 @@ from siamlib.models.backbones import (
 SPATIAL_ATTENTIONS: tuple[str, ...] = ("indexed", "shared", "positional", "none")
 TEMPORAL_POOLINGS: tuple[str, ...] = ("attention", "mean", "last", "gate")
 FRAME_POOLINGS: tuple[str, ...] = ("mean", "flatten")
+TEMPORAL_MODELS: tuple[str, ...] = ("lstm", "none")
 
 
 @dataclass
@@ -97,6 +98,10 @@ class SIAMConfig:
         pretrained_weights: Path of a local file with a torchvision ResNet-18 state dict, loaded
             into the "resnet18" trunk when the model is built (``fc.*`` keys are ignored), or
             None for random initialisation. Weights are never downloaded.
+        temporal_model: ``"lstm"`` (SIAM) or ``"none"``: no recurrence, the head predicts an
+            age from every frame's features and the clip's age is the mean over its valid
+            frames (the per-frame CNN reference, :mod:`siamlib.baselines.frame_cnn`). It needs
+            ``temporal_pooling="mean"`` and ``bidirectional=False``.
     """
 
     in_channels: int = 3
@@ -113,6 +118,7 @@ class SIAMConfig:
     bidirectional: bool = False
     backbone: str = "small"
     pretrained_weights: str | None = None
+    temporal_model: str = "lstm"
 
     def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)
@@ -151,6 +157,19 @@ class SIAMConfig:
                 "bidirectional=True cannot be combined with temporal_pooling='gate', because "
                 "the gated state update runs forwards in time only. Set bidirectional=False or "
                 "choose another temporal_pooling"
+            )
+        if self.temporal_model not in TEMPORAL_MODELS:
+            raise ValueError(
+                f"temporal_model must be one of {TEMPORAL_MODELS}, got {self.temporal_model!r}"
+            )
+        if self.temporal_model == "none" and (
+            self.temporal_pooling != "mean" or self.bidirectional
+        ):
+            raise ValueError(
+                "temporal_model='none' averages per-frame predictions, so it needs "
+                f"temporal_pooling='mean' and bidirectional=False, got "
+                f"temporal_pooling={self.temporal_pooling!r} and "
+                f"bidirectional={self.bidirectional!r}"
             )
         self._check_pretrained_weights()
 
@@ -230,7 +249,13 @@ class SIAMConfig:
 
     @property
     def state_size(self) -> int:
-        """D_s, size of a frame's LSTM state and of the pooled state fed to the head."""
+        """D_s, size of a frame's LSTM state and of the pooled state fed to the head.
+
+        With ``temporal_model="none"`` the head reads a frame's features directly, so this is
+        :attr:`frame_feature_size`.
+        """
+        if self.temporal_model == "none":
+            return self.frame_feature_size
         return 2 * self.hidden_size if self.bidirectional else self.hidden_size
 
 
@@ -300,8 +325,9 @@ class SIAM(nn.Module):
 
     Modules: ``blocks_before`` and ``blocks_after`` (the backbone blocks around the spatial
     attention), ``spatial_attention``, ``lstm`` (:class:`torch.nn.LSTM`, or
-    :class:`AttentionGatedLSTM` for ``temporal_pooling="gate"``), ``temporal_pooling`` (None
-    for "gate") and ``head``.
+    :class:`AttentionGatedLSTM` for ``temporal_pooling="gate"``; None for
+    ``temporal_model="none"``), ``temporal_pooling`` (None for "gate" and for
+    ``temporal_model="none"``) and ``head``.
 
     The head predicts ``age_mean + age_std * linear(state)`` with a zero-initialised linear
     layer, so an untrained model predicts ``age_mean`` and the layer learns ages in units of
@@ -330,8 +356,12 @@ class SIAM(nn.Module):
         self.blocks_before = nn.Sequential(*blocks[:k])
         self.spatial_attention = build_spatial_attention(config)
         self.blocks_after = nn.Sequential(*blocks[k:])
-        self.lstm = build_recurrence(config)
-        self.temporal_pooling = build_temporal_pooling(config)
+        if config.temporal_model == "none":
+            self.lstm = None
+            self.temporal_pooling = None
+        else:
+            self.lstm = build_recurrence(config)
+            self.temporal_pooling = build_temporal_pooling(config)
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.state_size, 1)
         nn.init.zeros_(self.head.weight)
@@ -385,6 +415,16 @@ class SIAM(nn.Module):
         features[mask] = x
         spatial_attention = spatial.new_zeros(B, T, *spatial.shape[1:])  # (B, T, h, w)
         spatial_attention[mask] = spatial
+
+        if self.lstm is None:
+            # temporal_model "none": an age per valid frame, averaged over the clip's frames.
+            frame_age = self.head(self.dropout(x)).squeeze(1)  # (N,)
+            ages = frame_age.new_zeros(B, T)  # (B, T)
+            ages[mask] = frame_age
+            weights = mask.to(ages.dtype) / lengths.unsqueeze(1).to(ages.dtype)  # (B, T)
+            age = (ages * weights).sum(dim=1)  # (B,)
+            age = self.age_mean + self.age_std * age
+            return SIAMOutput(age, spatial_attention, weights)
 
         # LSTM over frames and temporal attention over the valid frames.
         if self.temporal_pooling is None:
