@@ -50,7 +50,7 @@ RESERVED_KEYS: tuple[str, ...] = ("class", "name")
 
 @dataclass(frozen=True)
 class VideoSet:
-    """A set of videos as a baseline sees them; row i of every field is video i.
+    """A set of videos as a baseline receives them; row i of every field is video i.
 
     Shape letters: N videos, T frames per clip, S the side of the aligned square crop.
 
@@ -122,7 +122,7 @@ class VideoSet:
 
 @dataclass(frozen=True)
 class FitContext:
-    """What a baseline's ``fit`` gets besides the training videos.
+    """Inputs of a baseline's ``fit`` besides the training videos.
 
     Attributes:
         fold: The outer fold whose test videos the fitted model will predict.

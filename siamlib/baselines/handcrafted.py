@@ -211,9 +211,9 @@ def extract_features(
             peak_frame = int(np.argmax(signals["lip"]))
             unavailable = 0
         else:
-            # A track without usable lip and eyelid points (the Haar-cascade fallback stores
-            # eye centres only; a tracker can lose the face too long) has no dynamics. Its
-            # features are zeros with a flag and a reason, and the middle sampled frame
+            # A track without usable lip and eyelid points has no dynamics: the Haar-cascade
+            # fallback stores eye centres only, and a tracker can lose the face for too long.
+            # Its features are zeros with a flag and a reason, and the middle sampled frame
             # replaces the apex frame.
             dynamic_values = dict.fromkeys(dynamics_names, 0.0)
             peak_frame = int(frame_numbers[len(frame_numbers) // 2])
@@ -380,11 +380,10 @@ class HandcraftedSVR(Baseline):
 
     Args:
         features: "dynamics", "appearance" or "both" (see :func:`feature_columns`).
-        smile_type: How the smile type (spontaneous or posed), known for test videos too,
-            is used: "ignore"; "separate", one SVR per smile type, each trained on the
-            training videos of its type, as when the type is known before estimating age
-            (Dibeklioğlu et al., IEEE TIP 2015); or "feature", a 0/1 column (1 for posed)
-            added to the features.
+        smile_type: Use of the smile type (spontaneous or posed), which is known for test
+            videos too. "ignore" leaves it out. "separate" fits one SVR per smile type on the
+            training videos of that type, as when the type is known before estimating age
+            (Dibeklioğlu et al., IEEE TIP 2015). "feature" adds a 0/1 column (1 for posed).
         svr: Overrides of the SVR grid; the rest comes from ``context.settings["svr"]`` (the
             ``baseline.svr`` section of params.yaml), then from :class:`SVRBaseline`'s
             defaults. Keys C_grid, gamma_grid, epsilon_grid and inner_folds.

@@ -1,4 +1,4 @@
-"""Where the landmark tracks behind the dynamics features come from.
+"""Sources of the landmark tracks behind the dynamics features.
 
 Two sources, chosen by ``baseline.landmarks`` in params.yaml:
 
