@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from siamlib.baselines.handcrafted import METHOD_NAMES, feature_columns
-from siamlib.baselines.svr import SVRBaseline
+from siamlib.baselines.base import FitContext, VideoSet
+from siamlib.baselines.handcrafted import HandcraftedSVR
 from siamlib.data.synthetic.ground_truth import (
     AttentionTargets, has_ground_truth, load_attention_targets,
 )
@@ -197,8 +197,7 @@ def ablation_table(
 
 
 def svr_learning_curve(
-    features: pd.DataFrame,
-    index: pd.DataFrame,
+    data: VideoSet,
     folds: np.ndarray,
     test_folds: Sequence[int],
     fractions: Sequence[float],
@@ -208,43 +207,42 @@ def svr_learning_curve(
 ) -> pd.DataFrame:
     """Fit the handcrafted SVR on shares of each fold's training subjects.
 
-    Fold k and share f train on `subsample_training_subjects(subjects, not fold k, f,
-    seed + k)`, the subjects SIAM's training and validation rows come from at the same point.
+    Fold k and share f train `HandcraftedSVR(features=feature_set)`, with seed `seed + k`
+    as in the baselines stage, on `subsample_training_subjects(subjects, not fold k, f,
+    seed + k)`: the subjects SIAM's training and validation rows come from at the same point.
 
     Args:
-        features: Output of `siamlib.baselines.handcrafted.extract_features`.
-        index: Annotation rows (video, subject, age, gender, smile_type), one per clip.
-        folds: Test fold of every row of `index`.
+        data: Every video with its handcrafted features (`extract_features`).
+        folds: Test fold of every video of `data`.
         test_folds: Folds to test.
         fractions: Shares of the training subjects, each in (0, 1].
         feature_set: "dynamics", "appearance" or "both".
-        svr_settings: Keyword arguments of `SVRBaseline` (the `baseline.svr` section).
+        svr_settings: The SVR grid (the `baseline.svr` section).
         seed: Base seed.
 
     Returns:
         The predictions table of the tested rows with an added `fraction` column, one block
         per fraction.
     """
-    columns = feature_columns(features, feature_set)
-    by_video = features.drop_duplicates("video").set_index("video")
-    X = by_video.loc[index["video"], columns].to_numpy(dtype=np.float64)  # (N, D)
-    ages = index["age"].to_numpy(dtype=np.float64)
-    subjects = index["subject"].to_numpy()
+    index = data.index
+    subjects = data.subjects
     folds = np.asarray(folds)
     tables = []
     for fraction in fractions:
         for fold in test_folds:
             test = folds == fold
             train = subsample_training_subjects(subjects, ~test, float(fraction), seed + fold)
-            model = SVRBaseline(**dict(svr_settings), seed=seed)
-            model.fit(X[train], ages[train], subjects[train])
+            model = HandcraftedSVR(features=feature_set)
+            context = FitContext(fold=int(fold), seed=seed + int(fold), work_dir=Path("."),
+                                 settings={"svr": dict(svr_settings)})
+            model.fit(data.take(np.flatnonzero(train)), context)
             tables.append(pd.DataFrame({
-                "method": METHOD_NAMES[feature_set],
+                "method": model.name,
                 "video": index["video"].to_numpy()[test],
                 "subject": subjects[test].astype(int),
                 "fold": int(fold),
                 "age": index["age"].to_numpy()[test].astype(int),
-                "predicted_age": model.predict(X[test]),
+                "predicted_age": model.predict(data.take(np.flatnonzero(test)).without_ages()),
                 "gender": index["gender"].to_numpy()[test],
                 "smile_type": index["smile_type"].to_numpy()[test],
                 "fraction": float(fraction),

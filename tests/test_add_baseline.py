@@ -58,7 +58,10 @@ def toy_study(num_subjects: int = 30, seed: int = 0) -> tuple[VideoSet, np.ndarr
     names = dynamics.feature_names()
     values = rng.normal(size=(n, len(names)))
     values[:, :10] += ages[:, None] / 5.0  # the first ten dynamics features carry the age
+    # As extract_features writes them: the first two videos' tracks gave no dynamics.
+    values[:2] = 0.0
     features = pd.DataFrame(values, columns=names)
+    features.insert(0, "dynamics.unavailable", np.isin(np.arange(n), [0, 1]).astype(int))
     features.insert(0, "video", index["video"])
     clips = np.zeros((n, 2, 8, 8, 3), dtype=np.uint8)
     mask = np.ones((n, 2), dtype=bool)

@@ -216,8 +216,7 @@ def test_videos_without_dynamics(features, fallback, tmp_path):
         train_ages = data.ages[folds != 0]
         np.testing.assert_allclose(predicted[without], train_ages.mean())
     else:
-        assert fitted.fallback_ is not None
-        assert fitted.fallback_.search_.n_features_in_ == 4
+        assert fitted.models_["appearance"].search_.n_features_in_ == 4
 
 
 def test_dynamics_svr_without_any_dynamics_says_what_to_do(tmp_path):
@@ -225,8 +224,67 @@ def test_dynamics_svr_without_any_dynamics_says_what_to_do(tmp_path):
     data.features[DYNAMICS_UNAVAILABLE] = 1
     spec, = parse_methods({"s": {"class": "siamlib.baselines.handcrafted.HandcraftedSVR",
                                  "features": "dynamics"}})
-    with pytest.raises(ValueError, match="baseline.landmarks: dlib"):
+    with pytest.raises(ValueError, match="features.landmarks: dlib") as raised:
         fit_fold(spec, data, folds, 0, 0, tmp_path, TINY_SETTINGS)
+    assert "fitting baseline 's' (HandcraftedSVR)" in raised.value.__notes__[0]
+
+
+def test_both_svr_without_any_dynamics_uses_appearance(tmp_path):
+    data, folds = toy_study()
+    data.features[DYNAMICS_UNAVAILABLE] = 1
+    spec, = parse_methods({"s": {"class": "siamlib.baselines.handcrafted.HandcraftedSVR",
+                                 "features": "both"}})
+    fitted = fit_fold(spec, data, folds, 0, 0, tmp_path, TINY_SETTINGS)
+    rows = np.flatnonzero(folds == 0)
+    predicted = predict_fold(spec, fitted, data.take(rows))
+    assert set(fitted.models_) == {"appearance"}
+    assert fitted.fallback_count_ == len(rows)
+    expected = fitted.models_["appearance"].predict(
+        data.features.iloc[rows][[c for c in data.features.columns if c.startswith("lbp.")]]
+        .to_numpy())
+    np.testing.assert_allclose(predicted, expected)
+
+
+def test_separate_smile_type_missing_in_training(tmp_path):
+    """A smile type without training subjects is predicted by the model of all types."""
+    data, folds = toy_study()
+    posed_training = (data.index["smile_type"] == "posed").to_numpy() & (folds != 0)
+    data.features.loc[posed_training, DYNAMICS_UNAVAILABLE] = 1
+    spec, = parse_methods({"s": {"class": "siamlib.baselines.handcrafted.HandcraftedSVR",
+                                 "features": "dynamics", "smile_type": "separate"}})
+    fitted = fit_fold(spec, data, folds, 0, 0, tmp_path, TINY_SETTINGS)
+    assert set(fitted.models_) == {"spontaneous"}
+    rows = np.flatnonzero(folds == 0)
+    predicted = predict_fold(spec, fitted, data.take(rows))
+    assert np.isfinite(predicted).all()
+    assert set(fitted.models_) == {"spontaneous", "all types"}
+    assert fitted.fallback_count_ == int((data.index["smile_type"].iloc[rows] == "posed").sum())
+
+
+def test_features_in_another_order_rejected():
+    data, _ = toy_study()
+    with pytest.raises(ValueError, match="another order"):
+        VideoSet(data.index, data.clips, data.mask, data.features.iloc[::-1])
+
+
+def test_predict_returning_none_named(tmp_path):
+    class Forgetful(Baseline):
+        def fit(self, train, context):
+            pass
+
+        def predict(self, test):
+            np.zeros(len(test))
+
+    data, folds = toy_study()
+    spec, = parse_methods({"m": {"class": "siamlib.baselines.reference.MeanAge"}})
+    spec = type(spec)("forgetful", "Forgetful", Forgetful, {})
+    with pytest.raises(ValueError, match="'forgetful': predict returned None"):
+        run_baseline(spec, data, folds, 0, tmp_path, progress=False)
+
+
+def test_entry_must_be_a_mapping():
+    with pytest.raises(ValueError, match="must be a mapping"):
+        parse_methods({"m": "siamlib.baselines.reference.MeanAge"})
 
 
 def test_baseline_output_is_checked(tmp_path):

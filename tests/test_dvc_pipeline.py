@@ -23,7 +23,7 @@ def tiny_params() -> dict:
 
 
 def expand_stages() -> dict:
-    """Return the stages of dvc.yaml, a `foreach` stage as its instance for the first item.
+    """Return the stages of dvc.yaml, a `foreach` stage as its instance for the first item or key.
 
     The item comes from the tiny profile, whose values the notebooks' defaults hold. The
     instance is named "<stage>@<item>", as DVC names it.
@@ -37,8 +37,10 @@ def expand_stages() -> dict:
         value = params
         for part in stage["foreach"].strip("${}").split("."):
             value = value[part]
-        item = value[0]
-        text = yaml.safe_dump(stage["do"]).replace("${item}", str(item))
+        # A list gives ${item}; a mapping gives ${key} (and its value as ${item}).
+        item = next(iter(value)) if isinstance(value, dict) else value[0]
+        placeholder = "${key}" if isinstance(value, dict) else "${item}"
+        text = yaml.safe_dump(stage["do"]).replace(placeholder, str(item))
         stages[f"{name}@{item}"] = yaml.safe_load(text)
     return stages
 

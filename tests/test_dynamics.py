@@ -349,11 +349,12 @@ def test_symmetric_smile_zero_asymmetry():
             assert features[name] == pytest.approx(0.0, abs=1e-9), name
 
 
-def test_still_jitter_speeds_near_zero():
+@pytest.mark.parametrize("seed", range(20))
+def test_still_jitter_speeds_near_zero(seed):
     # 0.5 px jitter on a face 100 px wide (mouth 30 px) at the database's 50 fps.
     fps, jitter = 50.0, 0.5
     scale = 100.0 / FACE_WIDTH
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     still = smile_track(np.zeros(160)) * scale  # (N, 68, 2)
     track = still + rng.normal(0.0, jitter, size=still.shape)
     raw = dynamics.smile_signals(track, fps, smoothing_sigma_s=0.0)
@@ -367,12 +368,11 @@ def test_still_jitter_speeds_near_zero():
         raw_rms = np.sqrt(np.mean(raw_speed**2))
         smoothed_rms = np.sqrt(np.mean(smoothed_speed**2))
         assert smoothed_rms < 0.15 * raw_rms, signal
-        assert np.abs(smoothed_speed).max() < 0.25 * np.abs(raw_speed).max(), signal
+        assert np.abs(smoothed_speed).max() < 0.3 * np.abs(raw_speed).max(), signal
         assert smoothed_rms < 0.4 * smile_speed, signal
-        # NOTE: the maximum is not far below a smile's speed. With the default smoothing it
-        # reaches 0.4 to 1.1 times the smile's onset speed for generator seeds 0 to 4, so only
-        # the RMS speed has a tight bound.
-        assert np.abs(smoothed_speed).max() < smile_speed, signal
+        # NOTE: the maximum is not bounded below a smile's speed: with the default smoothing
+        # it reaches 0.6 to 1.3 times the smile's onset speed over 20 jitter draws, so only the
+        # RMS speed has a tight bound (see DEFAULT_SMOOTHING_SIGMA_S).
 
 
 def test_cheek_planted_raise():

@@ -14,6 +14,7 @@ from siamlib.experiments import (
     svr_learning_curve,
     variant_configs,
 )
+from siamlib.baselines.base import VideoSet
 from siamlib.models.siam import SIAMConfig
 from siamlib.training.config import TrainConfig
 from siamlib.training.cross_validation import run_cross_validation, subsample_training_subjects
@@ -124,7 +125,7 @@ def test_cross_validation_rejects_unknown_test_fold(toy, tmp_path):
 
 
 def test_svr_learning_curve_improves_with_data(toy):
-    _, _, index, folds = toy
+    clips, mask, index, folds = toy
     rng = np.random.default_rng(0)
     ages = index["age"].to_numpy(float)
     features = pd.DataFrame({
@@ -134,7 +135,8 @@ def test_svr_learning_curve_improves_with_data(toy):
     })
     settings = {"C_grid": [100.0], "gamma_grid": ["scale"], "epsilon_grid": [1.0],
                 "inner_folds": 2}
-    predictions = svr_learning_curve(features, index, folds, [0, 1], [0.2, 1.0], "appearance",
+    data = VideoSet(index, clips, mask, features)
+    predictions = svr_learning_curve(data, folds, [0, 1], [0.2, 1.0], "appearance",
                                      settings, seed=0)
     assert set(predictions["fraction"]) == {0.2, 1.0}
     assert set(predictions["fold"]) == {0, 1}

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from siamlib.baselines import dynamics, handcrafted
+from siamlib.baselines.base import VideoSet, parse_methods, run_baseline
 from siamlib.baselines.appearance import appearance_features
 
 FPS = 25.0
@@ -142,11 +143,22 @@ def cv_inputs(num_subjects: int = 16, clips_per_subject: int = 2, num_folds: int
     return features, index, folds
 
 
-def test_cv_predictions_table():
+def cv_set(features, index):
+    """A VideoSet of the cv_inputs rows; HandcraftedSVR reads no pixels, so clips are blank."""
+    clips = np.zeros((len(index), 1, 4, 4, 3), dtype=np.uint8)
+    return VideoSet(index, clips, np.ones((len(index), 1), dtype=bool), features)
+
+
+def svr_spec(**options):
+    spec, = parse_methods({"svr": {"class": "siamlib.baselines.handcrafted.HandcraftedSVR",
+                                   **options}})
+    return spec
+
+
+def test_cv_predictions_table(tmp_path):
     features, index, folds = cv_inputs()
-    predictions = handcrafted.run_cross_validation(
-        features, index, folds, feature_set="both", seed=0, progress=False
-    )
+    predictions = run_baseline(svr_spec(features="both"), cv_set(features, index), folds,
+                               seed=0, work_dir=tmp_path, progress=False)
     assert list(predictions.columns) == [
         "method", "video", "subject", "fold", "age", "predicted_age", "gender", "smile_type"
     ]
@@ -159,7 +171,7 @@ def test_cv_predictions_table():
     assert mae < 0.3 * mean_mae
 
 
-def test_cv_never_fits_test_subjects(monkeypatch):
+def test_cv_never_fits_test_subjects(monkeypatch, tmp_path):
     features, index, folds = cv_inputs()
     calls = []
 
@@ -169,10 +181,8 @@ def test_cv_never_fits_test_subjects(monkeypatch):
             return super().fit(X, y, groups)
 
     monkeypatch.setattr(handcrafted, "SVRBaseline", RecordingSVR)
-    handcrafted.run_cross_validation(
-        features, index, folds, feature_set="dynamics", svr_settings={"C_grid": [10.0]},
-        progress=False,
-    )
+    run_baseline(svr_spec(features="dynamics", svr={"C_grid": [10.0]}),
+                 cv_set(features, index), folds, seed=0, work_dir=tmp_path, progress=False)
     assert len(calls) == 4
     for fold, (shape, fitted_subjects) in enumerate(calls):
         test_subjects = set(index["subject"][folds == fold].tolist())
@@ -189,21 +199,23 @@ def test_cv_feature_set_columns():
     assert len(handcrafted.feature_columns(features, "both")) == len(dynamics.feature_names()) + 2
     with pytest.raises(ValueError, match="feature_set"):
         handcrafted.feature_columns(features, "gabor")
+    features["gabor.apex.f0o0.r0c0"] = 1.0
+    assert handcrafted.feature_columns(features, "appearance")[-1] == "gabor.apex.f0o0.r0c0"
 
 
-def test_cv_invalid_inputs():
+def test_cv_invalid_inputs(tmp_path):
     features, index, folds = cv_inputs()
+    data = cv_set(features, index)
     leaking = folds.copy()
     leaking[1] = (leaking[0] + 1) % 4  # subject 0's second clip in another fold
     with pytest.raises(ValueError, match="more than one fold"):
-        handcrafted.run_cross_validation(features, index, leaking, progress=False)
-    with pytest.raises(ValueError, match="missing for 1 videos"):
-        handcrafted.run_cross_validation(features.iloc[1:], index, folds, progress=False)
+        run_baseline(svr_spec(), data, leaking, 0, tmp_path, progress=False)
+    with pytest.raises(ValueError, match="rows but index has"):
+        cv_set(features.iloc[1:], index)
     with pytest.raises(ValueError, match="unknown keys"):
-        handcrafted.run_cross_validation(features, index, folds, svr_settings={"seed": 1},
-                                         progress=False)
-    with pytest.raises(ValueError, match="folds must have shape"):
-        handcrafted.run_cross_validation(features, index, folds[:-1], progress=False)
+        svr_spec(svr={"seed": 1})
+    with pytest.raises(ValueError, match="folds must be an integer array of shape"):
+        run_baseline(svr_spec(), data, folds[:-1], 0, tmp_path, progress=False)
 
 
 def test_extract_track_without_mouth(tmp_path):
@@ -262,3 +274,20 @@ def test_extract_degenerate_track_is_reported_not_fatal(tmp_path):
     features = handcrafted.extract_features(index, clips, mask, sampled, progress=False)
     assert features[handcrafted.DYNAMICS_UNAVAILABLE].tolist() == [1, 0, 0]
     assert "mouth width" in features.loc[0, handcrafted.DYNAMICS_REASON]
+
+
+def test_load_features_follows_index_order(tmp_path):
+    index, clips, mask, sampled = make_inputs(tmp_path)
+    features = handcrafted.extract_features(index, clips, mask, sampled, progress=False)
+    path = tmp_path / "features.csv"
+    features.iloc[::-1].to_csv(path, index=False)
+    loaded = handcrafted.load_features(path, index)
+    assert loaded["video"].tolist() == index["video"].tolist()
+    assert loaded[handcrafted.DYNAMICS_REASON].tolist() == ["", "", ""]
+    np.testing.assert_allclose(loaded["onset.lip.max_amplitude"],
+                               features["onset.lip.max_amplitude"], rtol=1e-6)
+    extra = pd.concat([index, index.iloc[:1].assign(video="999_posed_smile_1.mp4")])
+    with pytest.raises(ValueError, match="no features for 1 videos"):
+        handcrafted.load_features(path, extra)
+    with pytest.raises(FileNotFoundError, match="run the features stage"):
+        handcrafted.load_features(tmp_path / "absent.csv", index)

@@ -81,6 +81,12 @@ class VideoSet:
         if len(self.features) and len(self.features) != num_videos:
             raise ValueError(f"features has {len(self.features)} rows but index has "
                              f"{num_videos}")
+        if len(self.features) and "video" in self.features.columns and not np.array_equal(
+            self.features["video"].astype(str).to_numpy(),
+            self.index["video"].astype(str).to_numpy(),
+        ):
+            raise ValueError("features and index list different videos or the same videos in "
+                             "another order; reorder features by the index's video column")
 
     def __len__(self) -> int:
         return len(self.index)
@@ -211,7 +217,10 @@ def parse_methods(methods: Mapping[str, Mapping[str, Any]]) -> list[BaselineSpec
     specs = []
     names: dict[str, str] = {}
     for key, entry in methods.items():
-        entry = dict(entry or {})
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"baseline.methods.{key} must be a mapping such as "
+                             f"{{class: siamlib.baselines.reference.MeanAge}}, got {entry!r}")
+        entry = dict(entry)
         if "class" not in entry:
             raise ValueError(f"baseline.methods.{key} has no 'class' key; give the import path "
                              f"of its class, e.g. siamlib.baselines.reference.MeanAge")
@@ -277,7 +286,12 @@ def fit_fold(
     )
     context.work_dir.mkdir(parents=True, exist_ok=True)
     baseline = spec.build()
-    baseline.fit(data.take(train_rows), context)
+    try:
+        baseline.fit(data.take(train_rows), context)
+    except Exception as error:
+        error.add_note(f"while fitting baseline {spec.key!r} ({spec.cls.__name__}) on the "
+                       f"training videos of fold {int(fold)}")
+        raise
     return baseline
 
 
@@ -287,7 +301,15 @@ def predict_fold(spec: BaselineSpec, baseline: Baseline, test: VideoSet) -> np.n
     Raises:
         ValueError: If the baseline returns the wrong number of ages or a non-finite one.
     """
-    predicted = np.asarray(baseline.predict(test.without_ages()), dtype=np.float64)
+    try:
+        output = baseline.predict(test.without_ages())
+    except Exception as error:
+        error.add_note(f"while predicting with baseline {spec.key!r} ({spec.cls.__name__})")
+        raise
+    if output is None:
+        raise ValueError(f"baseline {spec.key!r}: predict returned None; it must return one "
+                         f"age per test video, an array of shape ({len(test)},)")
+    predicted = np.asarray(output, dtype=np.float64)
     if predicted.shape != (len(test),):
         raise ValueError(f"baseline {spec.key!r} returned {predicted.shape} ages for "
                          f"{len(test)} test videos; predict must return shape (N,)")

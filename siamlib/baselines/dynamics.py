@@ -97,9 +97,10 @@ SIGNAL_FEATURES = (
 )
 
 # NOTE: this default does not push jitter far below smile speeds on small faces. A still face
-# 100 px wide at 50 fps with 0.5 px landmark jitter kept lip, eyelid and cheek speeds of up
-# to 0.27 units per second over five jitter draws. A smile of 0.15 mouth widths in 0.6 s has
-# an onset speed of 0.25 (see test_still_jitter_speeds_near_zero in tests/test_dynamics.py).
+# 100 px wide at 50 fps with 0.5 px landmark jitter reached lip, eyelid and cheek speeds of
+# 0.14 to 0.32 units per second at most, depending on the draw (20 draws). A smile of 0.15
+# mouth widths in 0.6 s has an onset speed of 0.25 (see test_still_jitter_speeds_near_zero in
+# tests/test_dynamics.py). Larger faces, as in full-HD video, jitter less in these units.
 DEFAULT_SMOOTHING_SIGMA_S = 0.05
 DEFAULT_MIN_RISE = 0.01
 DEFAULT_MIN_SPEED = 0.02

@@ -4,12 +4,10 @@ A reimplementation in the spirit of Dibeklioğlu et al. (ACM Multimedia 2012; IE
 not the original code. :func:`extract_features` builds one feature row per video from its
 full-rate landmark track (dynamics, see :mod:`siamlib.baselines.dynamics`) and from two
 aligned frames of its sampled clip (appearance, see :mod:`siamlib.baselines.appearance`).
-:func:`run_cross_validation` trains :class:`~siamlib.baselines.svr.SVRBaseline` per outer
-fold on the training subjects and writes the predictions table.
-
-:class:`HandcraftedSVR` is the same model behind the baseline interface of
-:mod:`siamlib.baselines.base`, with two more choices: the smile type (spontaneous or posed)
-known at test time, and what to do with videos whose landmark track gave no dynamics.
+:class:`HandcraftedSVR` is the registered baseline (:mod:`siamlib.baselines.base`): an
+:class:`~siamlib.baselines.svr.SVRBaseline` per outer fold, tuned on the training subjects,
+with the smile type (spontaneous or posed) optionally known at test time, and a fallback for
+videos whose landmark track gave no dynamics.
 """
 
 from __future__ import annotations
@@ -262,6 +260,30 @@ def extract_features(
     return features
 
 
+def load_features(path: str | Path, index: pd.DataFrame) -> pd.DataFrame:
+    """Read a features table written by :func:`extract_features`, in the order of ``index``.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If a video of ``index`` has no row; rerun the features stage.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"features table {path} not found; run the features stage "
+                                "(dvc repro features)")
+    features = pd.read_csv(path, dtype={DYNAMICS_REASON: str})
+    if DYNAMICS_REASON in features.columns:
+        # An empty reason reads back as missing.
+        features[DYNAMICS_REASON] = features[DYNAMICS_REASON].fillna("")
+    by_video = features.drop_duplicates("video").set_index("video")
+    absent = sorted(set(index["video"]) - set(by_video.index))
+    if absent:
+        raise ValueError(f"{path} has no features for {len(absent)} videos of the clip cache, "
+                         f"e.g. {absent[:5]}; rerun the features stage")
+    # copy() consolidates the columns, so that reset_index does not warn about fragmentation.
+    return by_video.loc[index["video"]].copy().reset_index()
+
+
 def feature_columns(features: pd.DataFrame, feature_set: str) -> list[str]:
     """Return the columns of ``features`` that belong to ``feature_set``.
 
@@ -288,93 +310,6 @@ def feature_columns(features: pd.DataFrame, feature_set: str) -> list[str]:
     return columns
 
 
-def run_cross_validation(
-    features: pd.DataFrame,
-    index: pd.DataFrame,
-    folds: np.ndarray,
-    feature_set: str = "both",
-    svr_settings: Mapping[str, Any] | None = None,
-    seed: int = 0,
-    progress: bool = True,
-) -> pd.DataFrame:
-    """Train and test the SVR baseline with subject-independent outer folds.
-
-    For each outer fold, the model (scaler included) is tuned and fitted on the rows of the
-    other folds only, with inner GroupKFold over their subjects, and predicts the fold's rows.
-
-    Args:
-        features: Output of :func:`extract_features`; matched to ``index`` by ``video``.
-        index: Annotation table with video, subject, age, gender and smile_type.
-        folds: Outer fold of every index row, int of shape (N,).
-        feature_set: "dynamics", "appearance" or "both".
-        svr_settings: Keyword arguments of :class:`SVRBaseline` (C_grid, gamma_grid,
-            epsilon_grid, inner_folds); its defaults when None.
-        seed: Seed of the inner subject shuffling.
-        progress: Whether to show a progress bar over folds.
-
-    Returns:
-        Predictions table with columns method, video, subject, fold, age, predicted_age,
-        gender, smile_type: one row per video, in index order.
-
-    Raises:
-        ValueError: If columns are missing, a video has no features, features are not
-            finite, folds has the wrong shape, fewer than 2 folds exist, or a subject
-            appears in more than one fold.
-    """
-    missing = [column for column in INDEX_COLUMNS if column not in index.columns]
-    if missing:
-        raise ValueError(f"index is missing the columns {missing}")
-    if "video" not in features.columns:
-        raise ValueError("features must have a video column")
-    settings = _check_keys("svr_settings", svr_settings, SVR_SETTINGS)
-    columns = feature_columns(features, feature_set)
-    fold_of_row = np.asarray(folds)
-    if fold_of_row.shape != (len(index),):
-        raise ValueError(f"folds must have shape ({len(index)},), got {fold_of_row.shape}")
-    fold_ids = np.unique(fold_of_row)
-    if fold_ids.size < 2:
-        raise ValueError(f"folds must contain at least 2 folds, got {fold_ids.tolist()}")
-    folds_per_subject = pd.Series(fold_of_row).groupby(index["subject"].to_numpy()).nunique()
-    if (folds_per_subject > 1).any():
-        shared = folds_per_subject.index[folds_per_subject > 1].tolist()
-        raise ValueError(f"subjects {shared[:10]} appear in more than one fold")
-
-    by_video = features.drop_duplicates("video").set_index("video")
-    absent = sorted(set(index["video"]) - set(by_video.index))
-    if absent:
-        raise ValueError(f"features are missing for {len(absent)} videos, e.g. {absent[:5]}")
-    X = by_video.loc[index["video"], columns].to_numpy(dtype=np.float64)  # (N, D)
-    if not np.all(np.isfinite(X)):
-        raise ValueError("features contain NaN or infinite values")
-    ages = index["age"].to_numpy(dtype=np.float64)  # (N,)
-    subjects = index["subject"].to_numpy()  # (N,)
-
-    predicted = np.full(len(index), np.nan)
-    method = METHOD_NAMES[feature_set]
-    for fold in tqdm(fold_ids, desc=method, disable=not progress):
-        test = fold_of_row == fold
-        train = ~test
-        model = SVRBaseline(**settings, seed=seed)
-        model.fit(X[train], ages[train], subjects[train])
-        predicted[test] = model.predict(X[test])
-        fold_mae = float(np.abs(predicted[test] - ages[test]).mean())
-        logger.info(
-            "%s fold %s: %d train, %d test videos, MAE %.2f years, parameters %s",
-            method, fold, int(train.sum()), int(test.sum()), fold_mae, model.best_params_,
-        )
-
-    return pd.DataFrame({
-        "method": method,
-        "video": index["video"].to_numpy(),
-        "subject": subjects.astype(int),
-        "fold": fold_of_row.astype(int),
-        "age": index["age"].to_numpy().astype(int),
-        "predicted_age": predicted,
-        "gender": index["gender"].to_numpy(),
-        "smile_type": index["smile_type"].to_numpy(),
-    })
-
-
 class HandcraftedSVR(Baseline):
     """RBF SVR on handcrafted features, tuned on the training subjects of each fold.
 
@@ -391,8 +326,12 @@ class HandcraftedSVR(Baseline):
     Videos whose track has no usable landmarks (``dynamics.unavailable`` is 1, with the reason
     in ``dynamics.reason``) are left out of fitting a model with dynamics features. Such a
     test video is predicted by a fallback fitted on the fold's training videos: an SVR on
-    the appearance features when ``features`` is "both", else the mean training age.
-    ``fallback_count_`` counts them after :meth:`predict`.
+    the appearance features when ``features`` is "both", else the mean training age. When no
+    training video has dynamics, "both" falls back to appearance for every video and
+    "dynamics" raises an error. With "separate", a smile type with fewer than 2 training
+    subjects gets no model of its own, and its test videos go to one SVR fitted on all types.
+    ``fallback_count_`` counts the test videos that did not get their own model, after
+    :meth:`predict`.
     """
 
     def __init__(
@@ -410,9 +349,8 @@ class HandcraftedSVR(Baseline):
         self.svr = _check_keys("svr", svr, SVR_SETTINGS)
         self.models_: dict[str, SVRBaseline] = {}
         self.mean_age_: float | None = None
-        self.fallback_: SVRBaseline | None = None
-        self._fallback_data: tuple | None = None
         self.fallback_count_ = 0
+        self._train: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -421,92 +359,118 @@ class HandcraftedSVR(Baseline):
             return METHOD_NAMES[self.features]
         return f"{METHOD_NAMES[self.features][:-1]}, smile type known)"
 
-    def _matrix(self, data: VideoSet, columns: list[str]) -> np.ndarray:
+    def _matrix(self, data: VideoSet, feature_set: str) -> np.ndarray:
+        columns = feature_columns(data.features, feature_set)
         X = data.features[columns].to_numpy(dtype=np.float64)  # (N, D)
         if self.smile_type == "feature":
             posed = (data.index["smile_type"].to_numpy() == "posed").astype(np.float64)
             X = np.column_stack([X, posed])  # (N, D + 1)
         if not np.all(np.isfinite(X)):
-            raise ValueError("features contain NaN or infinite values")
+            rows, cols = np.nonzero(~np.isfinite(X))
+            raise ValueError(f"features contain NaN or infinite values, e.g. video "
+                             f"{data.index['video'].iloc[rows[0]]!r}, column {cols[0]}")
         return X
 
-    def _groups(self, data: VideoSet) -> dict[str, np.ndarray]:
-        """Rows of each model: one "all" group, or one group per smile type."""
-        if self.smile_type != "separate":
-            return {"all": np.arange(len(data))}
-        types = data.index["smile_type"].astype(str).to_numpy()
-        return {kind: np.flatnonzero(types == kind) for kind in sorted(set(types))}
+    def _types(self, data: VideoSet) -> np.ndarray:
+        return data.index["smile_type"].astype(str).to_numpy()
 
     def _has_dynamics(self, data: VideoSet) -> np.ndarray:
         if self.features == "appearance" or DYNAMICS_UNAVAILABLE not in data.features.columns:
             return np.ones(len(data), dtype=bool)
         return data.features[DYNAMICS_UNAVAILABLE].to_numpy() == 0
 
+    def _fit_svr(self, X: np.ndarray, rows: np.ndarray) -> SVRBaseline:
+        train = self._train
+        model = SVRBaseline(**train["settings"], seed=train["seed"])
+        model.fit(X[rows], train["ages"][rows], train["subjects"][rows])
+        return model
+
+    def _model(self, key: str) -> SVRBaseline:
+        """Return a fallback model ("all types" or "appearance"), fitting it on first use."""
+        if key not in self.models_:
+            train = self._train
+            if key == "all types":
+                self.models_[key] = self._fit_svr(train["X"], np.flatnonzero(train["usable"]))
+            else:
+                self.models_[key] = self._fit_svr(train["X_appearance"],
+                                                  np.arange(len(train["ages"])))
+        return self.models_[key]
+
     def fit(self, train: VideoSet, context: FitContext) -> None:
         """Tune and fit one SVR per group on the training videos with dynamics.
 
         Raises:
-            ValueError: If ``train`` has no features, no training video has dynamics while
-                ``features`` needs them, or a smile-type group has fewer than 2 subjects.
+            ValueError: If ``train`` has no features, or ``features`` is "dynamics" and no
+                training video has dynamics.
         """
         if train.features.empty:
             raise ValueError("HandcraftedSVR needs handcrafted features; build the VideoSet "
                              "with the output of extract_features")
         settings = {**dict(context.settings.get("svr") or {}), **self.svr}
-        settings = _check_keys("svr settings", settings, SVR_SETTINGS)
-        ages = train.ages
-        subjects = train.subjects
         usable = self._has_dynamics(train)
-        if not usable.any():
-            raise ValueError(
-                f"no training video has dynamics features ({DYNAMICS_UNAVAILABLE} is 1 for "
-                "all), so the dynamics SVR cannot be fitted. Use landmark tracks with lip and "
-                "eyelid points (baseline.landmarks: dlib) or drop this entry"
-            )
-        X = self._matrix(train, feature_columns(train.features, self.features))
+        self._train = {
+            "settings": _check_keys("svr settings", settings, SVR_SETTINGS),
+            "seed": context.seed,
+            "ages": train.ages,
+            "subjects": train.subjects,
+            "usable": usable,
+            "X": self._matrix(train, self.features),
+            "X_appearance": (self._matrix(train, "appearance") if self.features == "both"
+                             else None),
+        }
+        self.mean_age_ = float(train.ages.mean())
         self.models_ = {}
-        for group, rows in self._groups(train).items():
-            rows = rows[usable[rows]]
-            model = SVRBaseline(**settings, seed=context.seed)
-            model.fit(X[rows], ages[rows], subjects[rows])
-            self.models_[group] = model
-        # The fallback for test videos without dynamics is fitted when predict first needs it,
-        # on these training videos.
-        self.mean_age_ = float(ages.mean())
-        self.fallback_ = None
-        self._fallback_data = None
-        if self.features == "both":
-            appearance = self._matrix(train, feature_columns(train.features, "appearance"))
-            self._fallback_data = (appearance, ages, subjects, settings, context.seed)
+        if not usable.any():
+            if self.features == "dynamics":
+                raise ValueError(
+                    f"no training video has dynamics features ({DYNAMICS_UNAVAILABLE} is 1 "
+                    "for all), so the dynamics SVR cannot be fitted. Use landmark tracks with "
+                    "lip and eyelid points (features.landmarks: dlib) or drop this entry"
+                )
+            logger.warning("%s: no training video has dynamics features, so every video is "
+                           "predicted from appearance alone", self.name)
+            self._model("appearance")
+            return
+        if self.smile_type != "separate":
+            self.models_["all"] = self._fit_svr(self._train["X"], np.flatnonzero(usable))
+            return
+        types = self._types(train)
+        for kind in sorted(set(types)):
+            rows = np.flatnonzero((types == kind) & usable)
+            if np.unique(train.subjects[rows]).size < 2:
+                logger.warning("%s: smile type %r has %d training subjects with dynamics, too "
+                               "few for a model of its own; its videos use the model of all "
+                               "types", self.name, kind, np.unique(train.subjects[rows]).size)
+                continue
+            self.models_[kind] = self._fit_svr(self._train["X"], rows)
 
     def predict(self, test: VideoSet) -> np.ndarray:
-        """Predict every test video's age; videos without dynamics go to the fallback."""
-        if not self.models_:
+        """Predict every test video's age; videos without a model of their own use a fallback."""
+        if self._train is None:
             raise RuntimeError("HandcraftedSVR.predict was called before fit")
         predicted = np.full(len(test), np.nan)
-        usable = self._has_dynamics(test)
-        X = self._matrix(test, feature_columns(test.features, self.features))
-        for group, rows in self._groups(test).items():
-            rows = rows[usable[rows]]
-            if rows.size == 0:
-                continue
-            if group not in self.models_:
-                raise ValueError(f"no training video has smile type {group!r}")
-            predicted[rows] = self.models_[group].predict(X[rows])
+        usable = self._has_dynamics(test) & self._train["usable"].any()
+        X = self._matrix(test, self.features)
+        if self.smile_type == "separate":
+            keys = self._types(test)
+        else:
+            keys = np.full(len(test), "all", dtype=object)
+        own = usable & np.isin(keys, list(self.models_))
+        for key in sorted(set(keys[own])):
+            rows = np.flatnonzero(own & (keys == key))
+            predicted[rows] = self.models_[key].predict(X[rows])
+        other_type = np.flatnonzero(usable & ~own)
+        if other_type.size:
+            predicted[other_type] = self._model("all types").predict(X[other_type])
         missing = np.flatnonzero(~usable)
-        self.fallback_count_ = int(missing.size)
         if missing.size:
-            if self._fallback_data is None:
-                predicted[missing] = self.mean_age_
+            if self.features == "both":
+                appearance = self._matrix(test, "appearance")
+                predicted[missing] = self._model("appearance").predict(appearance[missing])
             else:
-                if self.fallback_ is None:
-                    X_train, ages, subjects, settings, seed = self._fallback_data
-                    self.fallback_ = SVRBaseline(**settings, seed=seed)
-                    self.fallback_.fit(X_train, ages, subjects)
-                appearance = self._matrix(test, feature_columns(test.features, "appearance"))
-                predicted[missing] = self.fallback_.predict(appearance[missing])
+                predicted[missing] = self.mean_age_
             logger.warning("%s: %d test videos have no dynamics features and were predicted "
                            "by the fallback (%s)", self.name, missing.size,
-                           "mean training age" if self._fallback_data is None
-                           else "appearance SVR")
+                           "appearance SVR" if self.features == "both" else "mean training age")
+        self.fallback_count_ = int(other_type.size + missing.size)
         return predicted

@@ -100,11 +100,11 @@ class SVRBaseline:
             )
         if not (np.all(np.isfinite(features)) and np.all(np.isfinite(targets))):
             raise ValueError("X and y must contain only finite values")
-        if not np.any(features.var(axis=0) > 0):
-            raise ValueError("every column of X is constant, so there is nothing to learn from")
         num_subjects = np.unique(subject_ids).size
         if num_subjects < 2:
             raise ValueError(f"groups must contain at least 2 subjects, got {num_subjects}")
+        if not np.any(features.var(axis=0) > 0):
+            raise ValueError("every column of X is constant, so there is nothing to learn from")
 
         splits = min(self.inner_folds, num_subjects)
         if splits < self.inner_folds:
