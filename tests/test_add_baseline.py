@@ -27,7 +27,8 @@ def readme_blocks() -> tuple[str, str]:
     section = text.split("## Add a baseline", 1)[1].split("\n## ", 1)[0]
     python = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     yaml_blocks = re.findall(r"```yaml\n(.*?)```", section, flags=re.S)
-    assert len(python) == 1 and len(yaml_blocks) == 1
+    assert len(python) == 1
+    assert len(yaml_blocks) == 1
     return python[0], yaml_blocks[0]
 
 

@@ -124,16 +124,18 @@ def test_parse_methods_errors(methods, message):
 
 def test_entry_name_overrides_class_name():
     spec, = parse_methods({"m": {"class": "siamlib.baselines.reference.MeanAge", "name": "Floor"}})
-    assert spec.name == "Floor" and spec.options == {}
+    assert spec.name == "Floor"
+    assert spec.options == {}
 
 
-def test_runner_gives_fit_training_folds_only_and_predict_no_ages(tmp_path, monkeypatch):
+def test_runner_hides_test_folds_and_ages(tmp_path, monkeypatch):
     monkeypatch.setattr(Spy, "seen", [])
     monkeypatch.setitem(__import__("sys").modules[__name__].__dict__, "Spy", Spy)
     data, folds = toy_study()
     spec, = parse_methods({"spy": {"class": f"{__name__}.Spy"}})
     predictions = run_baseline(spec, data, folds, seed=0, work_dir=tmp_path, progress=False)
-    assert len(predictions) == len(data) and (predictions["method"] == "Spy").all()
+    assert len(predictions) == len(data)
+    assert (predictions["method"] == "Spy").all()
     fits = [entry for entry in Spy.seen if entry[0] == "fit"]
     predicts = [entry for entry in Spy.seen if entry[0] == "predict"]
     assert len(fits) == len(predicts) == 3
@@ -219,7 +221,7 @@ def test_videos_without_dynamics(features, fallback, tmp_path):
         assert fitted.models_["appearance"].search_.n_features_in_ == 4
 
 
-def test_dynamics_svr_without_any_dynamics_says_what_to_do(tmp_path):
+def test_dynamics_svr_without_dynamics_rejected(tmp_path):
     data, folds = toy_study()
     data.features[DYNAMICS_UNAVAILABLE] = 1
     spec, = parse_methods({"s": {"class": "siamlib.baselines.handcrafted.HandcraftedSVR",
@@ -346,5 +348,7 @@ def test_frame_cnn_config_checks():
         FrameCNN(model={"temporal_model": "lstm"})
     baseline = FrameCNN(train={"epochs": 3})
     model_config, train_config = baseline.configs(TINY_SETTINGS, 16)
-    assert model_config.temporal_model == "none" and model_config.channels == (4, 8)
-    assert train_config.epochs == 3 and train_config.batch_size == 4
+    assert model_config.temporal_model == "none"
+    assert model_config.channels == (4, 8)
+    assert train_config.epochs == 3
+    assert train_config.batch_size == 4
