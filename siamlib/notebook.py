@@ -30,16 +30,27 @@ import yaml
 # Keys of papermill's and nbclient's metadata that change from run to run.
 _VOLATILE_KEYS = ("start_time", "end_time", "duration", "environment_variables")
 # A stderr line written by a tqdm progress bar: "42%|████  | 5/12 [00:01<00:02, 3.1it/s]".
-_PROGRESS_LINE = re.compile(r"\|\s*\d+/\d+\s*\[[^\]]*\]|\d+it \[")
+_PROGRESS_LINE = re.compile(r"\|\s*\d+/\d+\s*\[[^\]]*\]|\d+it \[[^\]]*\]")
 # Terminal escape sequences, e.g. the cursor-up codes that nested progress bars write, with
 # the blank padding that a closing bar writes before them (its width follows the bar's text).
 _ANSI_ESCAPE = re.compile(r"[ \t]*\x1b\[[0-9;]*[A-Za-z]")
 
 
 def _scrub_stream(text: str) -> str:
-    """Drop progress-bar lines and blank lines, keeping other stderr output such as warnings."""
-    lines = [_ANSI_ESCAPE.sub("", line) for line in re.split(r"(?<=\n)|\r", text)]
-    return "".join(line for line in lines if line.strip() and not _PROGRESS_LINE.search(line))
+    """Drop progress bars and blank lines, keeping other stderr output such as warnings.
+
+    A bar does not end its line, so a log line written after a bar update follows the bar on
+    the same line; the text after the bar is kept.
+    """
+    kept = []
+    for line in re.split(r"(?<=\n)|\r", text):
+        line = _ANSI_ESCAPE.sub("", line)
+        bars = list(_PROGRESS_LINE.finditer(line))
+        if bars:
+            line = line[bars[-1].end():]
+        if line.strip():
+            kept.append(line)
+    return "".join(kept)
 
 
 def _merge_streams(outputs: list) -> list:

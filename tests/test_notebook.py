@@ -100,3 +100,19 @@ def test_select_parameters_missing_key(tmp_path):
     path.write_text("seed: 3\n")
     with pytest.raises(KeyError, match="splits.num_folds"):
         select_parameters(path, ["splits.num_folds"])
+
+
+@pytest.mark.parametrize("bar", ["", "\rSVR:  40%|████      | 2/5 [00:01<00:02, 1.9it/s]",
+                                 "\r3it [00:01, 2.2it/s]"])
+def test_scrub_keeps_log_line_after_bar(tmp_path, bar):
+    # A bar leaves its line open, so a log line written next follows it on the same line.
+    path = tmp_path / "run.ipynb"
+    notebook = new_notebook()
+    cell = new_code_cell("run()", execution_count=1)
+    cell.outputs = [new_output("stream", name="stderr",
+                               text=f"INFO fold 3\n{bar}INFO fold 4\n")]
+    notebook.cells.append(cell)
+    nbformat.write(notebook, path)
+    scrub_notebook(path)
+    outputs = nbformat.read(path, as_version=4).cells[0].outputs
+    assert outputs[0]["text"] == "INFO fold 3\nINFO fold 4\n"
