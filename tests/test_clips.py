@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -11,6 +13,7 @@ import skimage.data
 
 from siamlib.landmarks import LEFT_EYE, RIGHT_EYE, eye_centres
 from siamlib.video.align import canonical_eye_positions
+import siamlib.video.clips as clips_module
 from siamlib.video.clips import (
     build_clip_cache,
     load_clip_cache,
@@ -18,6 +21,7 @@ from siamlib.video.clips import (
     sample_indices,
 )
 from siamlib.video.decode import write_video
+from siamlib.video.extract import PreprocessSettings
 from siamlib.video.haar import fill_gaps, landmarks_from_eyes
 
 # Distinct sizes: frames H=48 x W=64, clip length T=6, crop side S=24, video lengths 9 and 4.
@@ -60,6 +64,10 @@ def dataset(tmp_path):
             write_video(path, frames, FPS)
         rows.append({"video": name, "path": str(path), "subject": len(rows) + 1, "age": age})
     return pd.DataFrame(rows), landmarks_dir, tmp_path / "cache"
+
+
+def settings(num_frames=CLIP_FRAMES, image_size=CROP, **kwargs) -> PreprocessSettings:
+    return PreprocessSettings(num_frames, image_size, **kwargs)
 
 
 def read_bytes(cache_dir) -> dict[str, bytes]:
@@ -108,8 +116,8 @@ def test_sample_indices_rejects_counts(num_available, num_frames, name):
 def test_cache_keeps_good_videos(dataset, caplog):
     annotations, landmarks_dir, cache_dir = dataset
     with caplog.at_level(logging.INFO, logger="siamlib.video.clips"):
-        index = build_clip_cache(annotations, landmarks_dir, cache_dir, CLIP_FRAMES, CROP,
-                                 progress=False, workers=1, smoothing_window=3)
+        index = build_clip_cache(annotations, landmarks_dir, cache_dir, settings(smoothing_window=3),
+                                 progress=False, workers=1)
 
     assert index["status"].tolist() == ["ok", "skipped", "ok"]
     assert index["row"].tolist() == [0, -1, 1]
@@ -124,19 +132,31 @@ def test_cache_keeps_good_videos(dataset, caplog):
 
 def test_cache_index_csv(dataset):
     annotations, landmarks_dir, cache_dir = dataset
-    index = build_clip_cache(annotations, landmarks_dir, cache_dir, CLIP_FRAMES, CROP,
+    index = build_clip_cache(annotations, landmarks_dir, cache_dir, settings(),
                              progress=False, workers=1)
 
-    written = pd.read_csv(cache_dir / "index.csv", keep_default_na=False, na_values={"fps": [""]})
+    numeric = ["fps", "face_fraction", "longest_gap_s", "landmark_jitter", "max_faces",
+               "rotation", "frame_interval_cv"]
+    written = pd.read_csv(cache_dir / "index.csv", keep_default_na=False,
+                          na_values={column: [""] for column in numeric})
     assert written.columns.tolist() == [
         "video", "path", "subject", "age", "row", "num_decoded", "fps", "status", "reason",
+        "landmark_source", "face_fraction", "longest_gap_s", "landmark_jitter", "max_faces",
+        "rotation", "frame_interval_cv",
     ]
     pd.testing.assert_frame_equal(written, index, check_dtype=False)
+    assert written["landmark_source"].tolist() == ["file", "", "file"]
+    assert written.loc[[0, 2], "face_fraction"].tolist() == [1.0, 1.0]
+    assert written.loc[[0, 2], "longest_gap_s"].tolist() == [0.0, 0.0]
+    assert written.loc[[0, 2], "rotation"].tolist() == [0, 0]
+    # Constant-rate video: every frame interval is the same.
+    np.testing.assert_allclose(written.loc[[0, 2], "frame_interval_cv"], 0, atol=1e-9)
+    assert written.loc[1, ["face_fraction", "landmark_jitter"]].isna().all()
 
 
 def test_cache_array_shapes(dataset):
     annotations, landmarks_dir, cache_dir = dataset
-    build_clip_cache(annotations, landmarks_dir, cache_dir, CLIP_FRAMES, CROP,
+    build_clip_cache(annotations, landmarks_dir, cache_dir, settings(),
                      progress=False, workers=1)
 
     clips = np.load(cache_dir / "clips.npy", mmap_mode="r")
@@ -153,7 +173,7 @@ def test_cache_array_shapes(dataset):
 
 def test_cache_clips_aligned(dataset):
     annotations, landmarks_dir, cache_dir = dataset
-    build_clip_cache(annotations, landmarks_dir, cache_dir, CLIP_FRAMES, CROP,
+    build_clip_cache(annotations, landmarks_dir, cache_dir, settings(),
                      progress=False, workers=1)
 
     clips = np.load(cache_dir / "clips.npy")
@@ -167,8 +187,8 @@ def test_cache_clips_aligned(dataset):
 
 def test_cache_track_files(dataset):
     annotations, landmarks_dir, cache_dir = dataset
-    build_clip_cache(annotations, landmarks_dir, cache_dir, CLIP_FRAMES, CROP,
-                     progress=False, workers=1, smoothing_window=3)
+    build_clip_cache(annotations, landmarks_dir, cache_dir, settings(smoothing_window=3),
+                     progress=False, workers=1)
 
     tracks_dir = cache_dir / "tracks"
     assert sorted(path.name for path in tracks_dir.iterdir()) == [
@@ -194,10 +214,11 @@ def test_cache_track_files(dataset):
 
 def test_cache_rerun_identical_bytes(dataset):
     annotations, landmarks_dir, cache_dir = dataset
-    build_clip_cache(annotations, landmarks_dir, cache_dir, CLIP_FRAMES, CROP,
+    build_clip_cache(annotations, landmarks_dir, cache_dir, settings(),
                      progress=False, workers=1)
     first = read_bytes(cache_dir)
-    build_clip_cache(annotations, landmarks_dir, cache_dir, CLIP_FRAMES, CROP,
+    shutil.rmtree(cache_dir)  # nothing to reuse: the second build computes every video again
+    build_clip_cache(annotations, landmarks_dir, cache_dir, settings(),
                      progress=False, workers=2)
     second = read_bytes(cache_dir)
     assert sorted(first) == sorted(second)
@@ -208,7 +229,7 @@ def test_cache_rerun_identical_bytes(dataset):
 
 def test_load_cache_ok_rows(dataset):
     annotations, landmarks_dir, cache_dir = dataset
-    build_clip_cache(annotations, landmarks_dir, cache_dir, CLIP_FRAMES, CROP,
+    build_clip_cache(annotations, landmarks_dir, cache_dir, settings(),
                      progress=False, workers=1)
 
     clips, mask, index = load_clip_cache(cache_dir)
@@ -226,7 +247,7 @@ def test_load_cache_ok_rows(dataset):
 
 def test_load_sampled_indices_padding(dataset):
     annotations, landmarks_dir, cache_dir = dataset
-    build_clip_cache(annotations, landmarks_dir, cache_dir, CLIP_FRAMES, CROP,
+    build_clip_cache(annotations, landmarks_dir, cache_dir, settings(),
                      progress=False, workers=1)
     _, _, index = load_clip_cache(cache_dir)
 
@@ -247,7 +268,7 @@ def test_cache_skips_bad_landmarks(dataset):
     np.save(landmarks_dir / "001_spontaneous_smile_1.npy", landmarks[:-1])
     (landmarks_dir / "003_spontaneous_smile_2.npy").unlink()
 
-    index = build_clip_cache(annotations, landmarks_dir, cache_dir, CLIP_FRAMES, CROP,
+    index = build_clip_cache(annotations, landmarks_dir, cache_dir, settings(landmarks="dataset"),
                              progress=False, workers=1)
 
     assert index["status"].tolist() == ["skipped"] * 3
@@ -266,20 +287,33 @@ def test_cache_skips_bad_landmarks(dataset):
 @pytest.mark.parametrize(
     ("kwargs", "name"),
     [({"num_frames": 0}, "num_frames"), ({"image_size": 1}, "image_size"),
-     ({"workers": 0}, "workers"), ({"smoothing_window": 4}, "smoothing_window")],
+     ({"smoothing_window": 4}, "smoothing_window"), ({"landmarks": "mediapipe"}, "landmarks"),
+     ({"fps": 0}, "fps"), ({"min_face_fraction": 1.5}, "min_face_fraction"),
+     ({"tracker": {"detect_every": 0}}, "detect_every"),
+     ({"tracker": {"detection_sise": 256}}, "detection_sise")],
 )
-def test_cache_rejects_arguments(dataset, kwargs, name):
-    annotations, landmarks_dir, cache_dir = dataset
-    arguments = {"num_frames": CLIP_FRAMES, "image_size": CROP, "progress": False} | kwargs
+def test_settings_reject_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
-        build_clip_cache(annotations, landmarks_dir, cache_dir, **arguments)
+        PreprocessSettings(**({"num_frames": CLIP_FRAMES, "image_size": CROP} | kwargs))
+
+
+def test_settings_from_params_rejects_unknown_key():
+    with pytest.raises(ValueError, match="image_sise"):
+        PreprocessSettings.from_params({"num_frames": 4, "image_sise": 32})
+
+
+def test_cache_rejects_workers(dataset):
+    annotations, landmarks_dir, cache_dir = dataset
+    with pytest.raises(ValueError, match="workers"):
+        build_clip_cache(annotations, landmarks_dir, cache_dir, settings(), progress=False,
+                         workers=0)
 
 
 def test_cache_rejects_duplicate_stems(dataset):
     annotations, landmarks_dir, cache_dir = dataset
     doubled = pd.concat([annotations, annotations.iloc[:1]], ignore_index=True)
     with pytest.raises(ValueError, match="unique file stems"):
-        build_clip_cache(doubled, landmarks_dir, cache_dir, CLIP_FRAMES, CROP, progress=False)
+        build_clip_cache(doubled, landmarks_dir, cache_dir, settings(), progress=False)
 
 
 def test_fill_gaps_interpolates():
@@ -300,7 +334,7 @@ def test_haar_landmarks_keep_eyes():
 
 def test_haar_fallback_no_face(dataset):
     annotations, _, cache_dir = dataset
-    index = build_clip_cache(annotations.iloc[:1], None, cache_dir, CLIP_FRAMES, CROP,
+    index = build_clip_cache(annotations.iloc[:1], None, cache_dir, settings(landmarks="haar"),
                              progress=False, workers=1)
     assert index.loc[0, "status"] == "skipped"
     assert index.loc[0, "reason"] == f"no face detected in any of {LONG_FRAMES} frames"
@@ -316,8 +350,9 @@ def test_haar_fallback_finds_eyes(tmp_path):
     write_video(path, frames, FPS)
     annotations = pd.DataFrame({"video": [path.name], "path": [str(path)]})
 
-    index = build_clip_cache(annotations, None, tmp_path / "cache", 3, CROP,
-                             progress=False, workers=1, smoothing_window=1)
+    index = build_clip_cache(annotations, None, tmp_path / "cache",
+                             settings(3, landmarks="haar", smoothing_window=1),
+                             progress=False, workers=1)
 
     assert index.loc[0, "status"] == "ok"
     with np.load(tmp_path / "cache" / "tracks" / f"{path.stem}.npz") as track:
@@ -327,3 +362,59 @@ def test_haar_fallback_finds_eyes(tmp_path):
     for frame, shift in enumerate(shifts):
         expected = true_eyes + np.array([shift, 0.0])
         np.testing.assert_allclose(eyes[frame], expected, atol=6.0)
+
+
+@pytest.fixture()
+def extracted_videos(monkeypatch):
+    """Record the file name of every video that build_clip_cache extracts (not reused)."""
+    calls = []
+    original = clips_module.extract_clip
+
+    def counting_extract(video_path, *args):
+        calls.append(os.path.basename(video_path))
+        return original(video_path, *args)
+
+    monkeypatch.setattr(clips_module, "extract_clip", counting_extract)
+    return calls
+
+
+def test_cache_resumes_after_interruption(dataset, caplog, extracted_videos):
+    annotations, landmarks_dir, cache_dir = dataset
+    build_clip_cache(annotations, landmarks_dir, cache_dir, settings(),
+                     progress=False, workers=1)
+    complete = read_bytes(cache_dir)
+    extracted_videos.clear()
+
+    # An interrupted build: index.csv never written, one video's result lost.
+    (cache_dir / "index.csv").unlink()
+    (cache_dir / "videos" / "003_spontaneous_smile_2.npz").unlink()
+    with caplog.at_level(logging.INFO, logger="siamlib.video.clips"):
+        build_clip_cache(annotations, landmarks_dir, cache_dir, settings(),
+                         progress=False, workers=1)
+
+    assert extracted_videos == ["003_spontaneous_smile_2.mp4"]
+    assert "Reused the results of 2 of 3 videos" in caplog.text
+    assert read_bytes(cache_dir) == complete
+
+
+def test_cache_recomputes_after_changes(dataset, extracted_videos):
+    annotations, landmarks_dir, cache_dir = dataset
+    build_clip_cache(annotations, landmarks_dir, cache_dir, settings(),
+                     progress=False, workers=1)
+    extracted_videos.clear()
+
+    # A replaced video file is processed again; the others are reused.
+    frames, _ = make_video(LONG_FRAMES)
+    write_video(annotations.loc[0, "path"], frames[::-1].copy(), FPS + 1)
+    build_clip_cache(annotations, landmarks_dir, cache_dir, settings(),
+                     progress=False, workers=1)
+    assert extracted_videos == ["001_spontaneous_smile_1.mp4"]
+
+    # New settings invalidate every stored result, including the skipped video's.
+    extracted_videos.clear()
+    index = build_clip_cache(annotations, landmarks_dir, cache_dir, settings(image_size=16),
+                             progress=False, workers=1)
+    assert sorted(extracted_videos) == sorted(annotations["video"])
+    clips, _, _ = load_clip_cache(cache_dir)
+    assert clips.shape == (2, CLIP_FRAMES, 16, 16, 3)
+    assert index.loc[0, "fps"] == FPS + 1

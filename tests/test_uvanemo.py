@@ -3,6 +3,7 @@
 import logging
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from siamlib.data.uvanemo import FILE_DETAILS_NAME, load_annotations, read_file_details
@@ -120,8 +121,9 @@ def test_read_conflicting_age_rejected(tmp_path):
 
 def test_read_duplicate_video_rejected(tmp_path):
     rows = ROWS + [ROWS[0]]
-    with pytest.raises(ValueError, match=r"listed more than once, on lines \[1, 4\]"):
+    with pytest.raises(ValueError, match=r"listed more than once, on lines \[1, 4\]") as error:
         read_file_details(write_details(tmp_path / "details.txt", rows))
+    assert "details.txt, line 4: video 001_spontaneous_smile_1.mp4" in str(error.value)
 
 
 def test_read_empty_file_rejected(tmp_path):
@@ -147,15 +149,21 @@ def test_load_adds_paths(tmp_path):
 
 
 def test_load_drops_missing_videos(tmp_path, caplog):
-    write_details(tmp_path / FILE_DETAILS_NAME, ROWS)
+    # After the five header lines, the rows are on lines 6, 7 and 8.
+    write_details(tmp_path / FILE_DETAILS_NAME, ROWS, header=HEADER)
     (tmp_path / "clips").mkdir()
     (tmp_path / "clips" / ROWS[1][0]).write_bytes(b"")
     with caplog.at_level(logging.WARNING, logger="siamlib.data.uvanemo"):
         table = load_annotations(tmp_path, videos_dir="clips")
     assert table["video"].tolist() == [ROWS[1][0]]
     assert table.index.tolist() == [0]
-    assert ROWS[0][0] in caplog.text
-    assert ROWS[2][0] in caplog.text
+    assert list(table.columns) == ["video", "path", "subject", "age", "gender", "smile_type"]
+    clips = tmp_path / "clips"
+    assert (f"{FILE_DETAILS_NAME}, line 6: video {ROWS[0][0]} is missing from {clips}, dropped"
+            in caplog.text)
+    assert (f"{FILE_DETAILS_NAME}, line 8: video {ROWS[2][0]} is missing from {clips}, dropped"
+            in caplog.text)
+    assert ROWS[1][0] not in caplog.text
     assert "Dropped 2 of 3" in caplog.text
 
 
@@ -192,3 +200,89 @@ def test_read_not_utf8_names_file(tmp_path):
     path.write_bytes("001_spontaneous_smile_1.mp4\t1\tfemale\t23\tspontaneous\n".encode("utf-16"))
     with pytest.raises(ValueError, match="details.txt: not UTF-8"):
         read_file_details(path)
+
+
+# Rows for the format variants: mixed case, both age bounds and a name without extension.
+VARIANT_ROWS = [
+    ("001_spontaneous_smile_1.mp4", "1", "female", "23", "spontaneous"),
+    ("001_deliberate_smile_2", "1", "F", "23", "Deliberate"),
+    ("002_deliberate_smile_1.mp4", "2", "M", "100", "deliberate"),
+    ("003_spontaneous_smile_1.mp4", "3", "male", "1", "SPONTANEOUS"),
+]
+VARIANT_HEADER = [
+    ["UvA-NEMO", "Smile", "Database"],
+    ["File", "details"],
+    ["Ages", "in", "years"],
+    ["1240", "videos"],
+    ["Filename", "Subject", "Gender", "Age", "Type"],
+]
+EXPECTED_VARIANT_TABLE = pd.DataFrame({
+    "video": ["001_spontaneous_smile_1.mp4", "001_deliberate_smile_2.mp4",
+              "002_deliberate_smile_1.mp4", "003_spontaneous_smile_1.mp4"],
+    "subject": [1, 1, 2, 3],
+    "gender": ["female", "female", "male", "male"],
+    "age": [23, 23, 100, 1],
+    "smile_type": ["spontaneous", "posed", "posed", "spontaneous"],
+})
+
+
+def render_details(header=False, pad=False, newline="\n", separator="\t", trailing_blank=False,
+                   bom=False) -> bytes:
+    """Write VARIANT_ROWS in one of the layouts found in circulated copies of the file."""
+    records = (VARIANT_HEADER if header else []) + [list(row) for row in VARIANT_ROWS]
+    lines = []
+    for record in records:
+        values = [f"  {value}   " if pad else value for value in record]
+        lines.append(separator.join(values))
+    text = newline.join(lines) + newline
+    if trailing_blank:
+        text += newline + "   " + newline + newline
+    return (b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        {},
+        {"header": True},
+        {"pad": True},
+        {"newline": "\r\n"},
+        {"newline": "\r"},
+        {"trailing_blank": True},
+        {"bom": True},
+        {"separator": "   "},
+        {"header": True, "pad": True, "newline": "\r\n", "separator": "  ",
+         "trailing_blank": True, "bom": True},
+        {"header": True, "pad": True, "newline": "\r", "trailing_blank": True, "bom": True},
+    ],
+    ids=["plain", "header", "padded", "crlf", "cr", "trailing_blank", "bom", "spaces",
+         "all_crlf_spaces", "all_cr_tabs"],
+)
+def test_read_variants_give_same_table(tmp_path, layout):
+    path = tmp_path / "details.txt"
+    path.write_bytes(render_details(**layout))
+    pd.testing.assert_frame_equal(read_file_details(path), EXPECTED_VARIANT_TABLE)
+
+
+@pytest.mark.parametrize("age, valid", [("0", False), ("1", True), ("100", True),
+                                        ("101", False)])
+def test_read_age_bounds(tmp_path, age, valid):
+    bad_row = ("003_deliberate_smile_1.mp4", "3", "male", age, "deliberate")
+    path = write_details(tmp_path / "details.txt", ROWS + [bad_row], header=HEADER)
+    if valid:
+        assert read_file_details(path)["age"].tolist() == [23, 23, 8, int(age)]
+        return
+    # Five header lines and three good rows come first, so the new row is line 9.
+    with pytest.raises(ValueError, match="invalid age") as error:
+        read_file_details(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}, line 9: ")
+    assert "expected whole years from 1 to 100" in message
+
+
+def test_read_unknown_gender_names_line(tmp_path):
+    rows = ROWS[:2] + [("002_deliberate_smile_1.mp4", "2", "x", "8", "deliberate")]
+    path = write_details(tmp_path / "details.txt", rows)
+    with pytest.raises(ValueError, match="invalid gender 'x'") as error:
+        read_file_details(path)
+    assert str(error.value).startswith(f"{path}, line 3: ")

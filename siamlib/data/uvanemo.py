@@ -2,8 +2,15 @@
 
 `UvA-NEMO_Smile_Database_File_Details.txt` lists one video a line, tab-separated:
 filename, subject, gender, age, spontaneous|deliberate. Copies in circulation differ in whether
-values are padded with spaces, whether a header of up to five lines precedes the rows, and in
-line endings (LF or CRLF). This module accepts all of these variants.
+values are padded with spaces or separated by spaces instead of tabs, whether a header of up to
+five lines precedes the rows, in line endings (LF, CRLF or CR), in trailing blank lines and in
+whether the text starts with a UTF-8 byte order mark. This module accepts all of these variants
+and returns the same table for each.
+
+Every row is validated: the gender must be female, male, f or m (any case), the age an integer
+from 1 to 100 years, and each file name may appear only once. An invalid row raises a ValueError
+that names the file and the line number. A listed video missing on disk is dropped by
+`load_annotations` with a warning that names the file, the line and the video.
 
 The annotation table has one row per video and the columns `video` (file name, e.g.
 "001_spontaneous_smile_1.mp4"), `path` (added by `load_annotations`), `subject` (int), `age`
@@ -23,7 +30,8 @@ logger = logging.getLogger(__name__)
 
 FILE_DETAILS_NAME = "UvA-NEMO_Smile_Database_File_Details.txt"
 MAX_HEADER_LINES = 5
-MAX_AGE = 120
+MIN_AGE = 1
+MAX_AGE = 100
 DETAIL_COLUMNS = ["video", "subject", "gender", "age", "smile_type"]
 ANNOTATION_COLUMNS = ["video", "path", "subject", "age", "gender", "smile_type"]
 
@@ -62,6 +70,49 @@ def _parse_int(text: str, what: str, where: str) -> int:
     return int(value)
 
 
+def parse_age(text: str, where: str) -> int:
+    """Parse an age in whole years, such as "23" or "23.0", and check that it is valid.
+
+    Args:
+        text: The age as written in the annotation file, without padding.
+        where: File name and line number that error messages start with.
+
+    Returns:
+        The age in years.
+
+    Raises:
+        ValueError: If `text` is not an integer or lies outside MIN_AGE to MAX_AGE (1 to 100).
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value.is_integer() or not MIN_AGE <= value <= MAX_AGE:
+        raise ValueError(
+            f"{where}: invalid age {text!r}, expected whole years from {MIN_AGE} to {MAX_AGE}"
+        )
+    return int(value)
+
+
+def parse_gender(text: str, where: str) -> str:
+    """Map a gender written as female, male, f or m, in any case, to "female" or "male".
+
+    Args:
+        text: The gender as written in the annotation file, without padding.
+        where: File name and line number that error messages start with.
+
+    Returns:
+        "female" or "male".
+
+    Raises:
+        ValueError: If `text` is not one of the accepted spellings.
+    """
+    gender = _GENDERS.get(text.lower())
+    if gender is None:
+        raise ValueError(f"{where}: invalid gender {text!r}, expected female, male, f or m")
+    return gender
+
+
 def _parse_row(fields: list[str], where: str) -> dict[str, object]:
     if len(fields) != _NUM_FIELDS:
         raise ValueError(
@@ -74,15 +125,8 @@ def _parse_row(fields: list[str], where: str) -> dict[str, object]:
     if subject < 0:
         raise ValueError(f"{where}: invalid subject {subject_text!r}, expected a number >= 0")
 
-    gender = _GENDERS.get(gender_text.lower())
-    if gender is None:
-        raise ValueError(
-            f"{where}: invalid gender {gender_text!r}, expected female, male, f or m"
-        )
-
-    age = _parse_int(age_text, "age", where)
-    if not 0 < age <= MAX_AGE:
-        raise ValueError(f"{where}: invalid age {age_text!r}, expected 1 to {MAX_AGE} years")
+    gender = parse_gender(gender_text, where)
+    age = parse_age(age_text, where)
 
     smile_type = _SMILE_TYPES.get(type_text.lower())
     if smile_type is None:
@@ -111,20 +155,36 @@ def _parse_row(fields: list[str], where: str) -> dict[str, object]:
     }
 
 
-def _check_subjects(table: pd.DataFrame, lines: list[int], path: Path) -> None:
-    """Raise when a video repeats or a subject has more than one age or gender."""
-    duplicated = table["video"].duplicated(keep=False)
+def _check_unique_videos(table: pd.DataFrame, lines: list[int], path: Path) -> None:
+    duplicated = table["video"].duplicated()
     if duplicated.any():
-        first = table.index[duplicated][0]
-        name = table.at[first, "video"]
+        second = table.index[duplicated][0]
+        name = table.at[second, "video"]
         repeats = [lines[i] for i in table.index[table["video"] == name]]
-        raise ValueError(f"{path}: video {name} is listed more than once, on lines {repeats}")
+        raise ValueError(
+            f"{path}, line {lines[second]}: video {name} is listed more than once, "
+            f"on lines {repeats}"
+        )
 
+
+def check_subject_consistency(table: pd.DataFrame, lines: list[int], path: Path) -> None:
+    """Raise when a subject has more than one age or gender.
+
+    Args:
+        table: Rows with the columns subject, age and gender, in file order with a 0-based
+            index. The subject values appear in the message as they are.
+        lines: Line number in `path` of each row of `table`.
+        path: The annotation file, named in the message.
+
+    Raises:
+        ValueError: Naming the first conflicting subject and each of its lines with the value
+            found there.
+    """
     for column in ("age", "gender"):
-        values_per_subject = table.groupby("subject")[column].nunique()
+        values_per_subject = table.groupby("subject", sort=False)[column].nunique()
         conflicting = values_per_subject[values_per_subject > 1]
         if not conflicting.empty:
-            subject = int(conflicting.index[0])
+            subject = conflicting.index[0]
             rows = table.index[table["subject"] == subject]
             detail = ", ".join(f"line {lines[i]}: {table.at[i, column]}" for i in rows)
             raise ValueError(
@@ -133,37 +193,21 @@ def _check_subjects(table: pd.DataFrame, lines: list[int], path: Path) -> None:
             )
 
 
-def read_file_details(path: str | Path) -> pd.DataFrame:
-    """Parse a UvA-NEMO `File_Details` annotation file.
-
-    Lines before the first row whose first field is a video file name count as a header (at
-    most five non-blank lines). A name without an extension, such as "001_deliberate_smile_2", gets
-    ".mp4". Blank lines are skipped. Values may be padded with spaces, and LF, CRLF
-    and CR line endings are all accepted, as is a UTF-8 byte order mark.
-
-    Args:
-        path: The `UvA-NEMO_Smile_Database_File_Details.txt` file.
-
-    Returns:
-        DataFrame with columns video (str), subject (int), gender ("female" | "male"), age (int,
-        years) and smile_type ("spontaneous" | "posed"), one row per video in file order.
-
-    Raises:
-        FileNotFoundError: If `path` does not exist.
-        ValueError: If a row has the wrong number of fields or an invalid subject, gender, age
-            or smile type; the message names the file and line number. Also if the header is
-            longer than five lines, a video is listed twice, a subject has conflicting ages or
-            genders, or the file lists no videos.
-    """
-    path = Path(path)
+def _decode_text(path: Path) -> str:
+    """Read `path` as UTF-8 text, dropping a byte order mark."""
     if not path.is_file():
         raise FileNotFoundError(f"annotation file not found: {path}")
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        return path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ValueError(
             f"{path}: not UTF-8 text ({error}); save the annotation file as UTF-8 and retry"
         ) from None
+
+
+def _read_file_details_with_lines(path: Path) -> tuple[pd.DataFrame, list[int]]:
+    """Parse a details file into the table of `read_file_details` and each row's line number."""
+    text = _decode_text(path)
 
     rows: list[dict[str, object]] = []
     line_numbers: list[int] = []
@@ -199,18 +243,83 @@ def read_file_details(path: str | Path) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=DETAIL_COLUMNS)
     table["subject"] = table["subject"].astype(int)
     table["age"] = table["age"].astype(int)
-    _check_subjects(table, line_numbers, path)
+    _check_unique_videos(table, line_numbers, path)
+    check_subject_consistency(table, line_numbers, path)
     logger.debug("Read %d videos of %d subjects from %s", len(table),
                  table["subject"].nunique(), path)
+    return table, line_numbers
+
+
+def read_file_details(path: str | Path) -> pd.DataFrame:
+    """Parse a UvA-NEMO `File_Details` annotation file.
+
+    Lines before the first row whose first field is a video file name count as a header (at
+    most five non-blank lines). A name without an extension, such as "001_deliberate_smile_2", gets
+    ".mp4". Blank lines are skipped. Values may be padded with spaces or separated by runs of
+    spaces instead of tabs. LF, CRLF and CR line endings are all accepted, as is a UTF-8 byte
+    order mark.
+
+    Args:
+        path: The `UvA-NEMO_Smile_Database_File_Details.txt` file.
+
+    Returns:
+        DataFrame with columns video (str), subject (int), gender ("female" | "male"), age (int,
+        years) and smile_type ("spontaneous" | "posed"), one row per video in file order.
+
+    Raises:
+        FileNotFoundError: If `path` does not exist.
+        ValueError: If a row has the wrong number of fields, an invalid subject, gender, age
+            (valid: 1 to 100 years) or smile type, or a video listed before. The message names
+            the file and the line number. Also raised if the file is not UTF-8, the header is
+            longer than five lines, a subject has conflicting ages or genders, or the file
+            lists no videos.
+    """
+    table, _ = _read_file_details_with_lines(Path(path))
     return table
+
+
+def drop_missing_videos(
+    table: pd.DataFrame, lines: list[int], listing: Path, none_found_message: str
+) -> pd.DataFrame:
+    """Drop the rows whose video file is missing on disk, with a warning for each.
+
+    Each warning names the annotation file, the line and the video. A final warning counts
+    the videos dropped.
+
+    Args:
+        table: Annotation rows with the columns video and path, with a 0-based index.
+        lines: Line number in `listing` of each row of `table`.
+        listing: The annotation file that lists the videos.
+        none_found_message: Message of the FileNotFoundError raised when no video exists.
+
+    Returns:
+        The rows whose `path` is an existing file, in their order, with a fresh 0-based index.
+
+    Raises:
+        FileNotFoundError: If none of the videos exists.
+    """
+    exists = table["path"].map(lambda p: Path(p).is_file())
+    if not exists.any():
+        raise FileNotFoundError(none_found_message)
+
+    missing = table.index[~exists]
+    for row in missing:
+        video_path = Path(table.at[row, "path"])
+        logger.warning("%s, line %d: video %s is missing from %s, dropped",
+                       listing, lines[row], table.at[row, "video"], video_path.parent)
+    if len(missing):
+        logger.warning("Dropped %d of %d videos listed in %s because their files are missing",
+                       len(missing), len(table), listing)
+    return table.loc[exists].reset_index(drop=True)
 
 
 def load_annotations(root: str | Path, videos_dir: str = "videos") -> pd.DataFrame:
     """Load the annotation table for a dataset laid out like UvA-NEMO.
 
     Reads `root/UvA-NEMO_Smile_Database_File_Details.txt` and adds each video's path under
-    `root/videos_dir`. Videos listed in the file but missing on disk are logged by file name
-    and dropped, and the number dropped is logged too.
+    `root/videos_dir`. Videos listed in the file but missing on disk are dropped, each with
+    a warning naming the details file, the line and the video, and the number dropped is
+    logged too.
 
     Args:
         root: Dataset folder containing the details file and the videos folder.
@@ -233,25 +342,17 @@ def load_annotations(root: str | Path, videos_dir: str = "videos") -> pd.DataFra
             f"and the videos in {root / videos_dir}, or generate the synthetic dataset into "
             f"{root} with siamlib.data.synthetic.generate_dataset."
         )
-    table = read_file_details(details_path)
+    table, lines = _read_file_details_with_lines(details_path)
 
     video_root = root / videos_dir
     table["path"] = [str(video_root / name) for name in table["video"]]
-    exists = table["path"].map(lambda p: Path(p).is_file())
-    missing = table.loc[~exists, "video"].tolist()
-    if len(missing) == len(table):
-        raise FileNotFoundError(
-            f"none of the {len(table)} videos listed in {details_path} exists in {video_root}. "
-            f"Put the video files there or pass videos_dir."
-        )
-    if missing:
-        for name in missing:
-            logger.warning("Video %s listed in %s is missing from %s, dropped",
-                           name, details_path.name, video_root)
-        logger.warning("Dropped %d of %d listed videos that are missing from %s",
-                       len(missing), len(table), video_root)
+    table = drop_missing_videos(
+        table, lines, details_path,
+        f"none of the {len(table)} videos listed in {details_path} exists in {video_root}. "
+        f"Put the video files there or pass videos_dir.",
+    )
 
-    table = table.loc[exists, ANNOTATION_COLUMNS].reset_index(drop=True)
+    table = table[ANNOTATION_COLUMNS]
     logger.info("Loaded %d videos of %d subjects from %s", len(table),
                 table["subject"].nunique(), root)
     return table

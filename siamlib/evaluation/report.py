@@ -12,6 +12,7 @@ import pandas as pd
 DATASET_LABELS = {
     "synthetic": "synthetic benchmark, not UvA-NEMO",
     "uvanemo": "UvA-NEMO Smile Database",
+    "manifest": "videos listed in a manifest, not UvA-NEMO",
 }
 
 

@@ -8,45 +8,53 @@ Cache layout in out_dir:
     clips.npy         uint8 (K, T, S, S, 3) aligned RGB clips, zeros at padding positions.
                       Written with np.lib.format.open_memmap, so np.load(..., mmap_mode="r")
                       reads it without loading it into memory.
-    mask.npy          bool (K, T), False at padding positions of videos shorter than T.
+    mask.npy          bool (K, T), False at padding positions of videos shorter than T and at
+                      frames without a face.
     index.csv         One row per annotation row (all M, kept or skipped). The columns are
                       the annotation columns, then row (position in clips.npy, -1 when
-                      skipped), num_decoded, fps, status ("ok" or "skipped") and reason
-                      (empty when ok). A video that was not decoded has num_decoded 0 and
-                      an empty fps.
+                      skipped), num_decoded, fps, status ("ok" or "skipped"), reason (empty
+                      when ok) and the quality measures of `QUALITY_COLUMNS` (landmark source,
+                      share of frames with a face, longest run without one, landmark jitter,
+                      most faces in a frame, display rotation, frame interval variation). A
+                      video that was not decoded has num_decoded 0 and empty measures.
     tracks/<stem>.npz Full-rate tracks of each kept video, see `siamlib.video.extract.save_track`.
+    videos/<stem>.npz The result of each video (clip, mask and index row, or the reason it was
+                      skipped) with a fingerprint of the settings and of the video and landmark
+                      files (size and modification time). A rebuild reuses every result whose
+                      fingerprint matches, so an interrupted build resumes where it stopped and
+                      a rebuild with new settings starts afresh. Results of videos no longer in
+                      the annotations stay until the folder is deleted.
 
-Kept videos appear in clips.npy in annotation order. A build first deletes index.csv, writes
-every file under a temporary name and renames it into place, and renames index.csv last, so a
-cache with index.csv is complete. For the same inputs and library versions, every cache file is
-byte-identical between runs whatever the number of workers (numpy 2 writes `.npz` archives with a
-fixed timestamp).
+Kept videos appear in clips.npy in annotation order. Each per-video file is written under a
+temporary name and renamed into place, and a build first deletes index.csv and renames it into
+place last, so a cache with index.csv is complete. For the same inputs and library versions,
+every cache file is byte-identical between runs whatever the number of workers (numpy 2 writes
+`.npz` archives with a fixed timestamp).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
+import dataclasses
+import json
 import logging
-import multiprocessing
 import numbers
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
-from siamlib.video.align import (
-    DEFAULT_EYE_DISTANCE,
-    DEFAULT_EYE_Y,
-    DEFAULT_SMOOTHING_WINDOW,
-    check_alignment_arguments,
-)
 from siamlib.video.decode import VideoReadError
-from siamlib.video.extract import ClipExtractionError, extract_clip, save_track
+from siamlib.video.extract import (
+    QUALITY_COLUMNS,
+    ClipExtractionError,
+    PreprocessSettings,
+    extract_clip,
+    save_track,
+)
+from siamlib.video.parallel import run_tasks, write_npz_atomic
 from siamlib.video.sampling import sample_indices
 
 __all__ = ["build_clip_cache", "load_clip_cache", "load_sampled_indices", "sample_indices"]
@@ -57,85 +65,119 @@ CLIPS_FILE = "clips.npy"
 MASK_FILE = "mask.npy"
 INDEX_FILE = "index.csv"
 TRACKS_DIR = "tracks"
+RESULTS_DIR = "videos"
 PARTS_DIR = ".parts"
-"""Temporary folder for per-video clips while workers run, removed when the cache is complete."""
+"""Folder of an older cache layout, removed when found."""
 
 STATUS_OK = "ok"
 STATUS_SKIPPED = "skipped"
-INDEX_COLUMNS = ("row", "num_decoded", "fps", "status", "reason")
+RESULT_VERSION = 1
+"""Version of the per-video result layout; a result of another version is recomputed."""
+INDEX_COLUMNS = ("row", "num_decoded", "fps", "status", "reason") + QUALITY_COLUMNS
+
+
+def _empty_quality() -> dict[str, Any]:
+    return {column: "" if column == "landmark_source" else float("nan")
+            for column in QUALITY_COLUMNS}
+
+
+def _write_result(path: Path, result: dict[str, Any], clip: np.ndarray | None) -> None:
+    """Write one video's result atomically: the index fields as JSON, and the clip and mask."""
+    fields = {key: value for key, value in result.items() if key != "mask"}
+    arrays: dict[str, np.ndarray] = {"result": np.str_(json.dumps(fields, sort_keys=True))}
+    if clip is not None:
+        arrays["clip"] = clip
+        arrays["mask"] = result["mask"]
+    write_npz_atomic(path, **arrays)
+
+
+def _read_result(path: Path, fingerprint: str) -> dict[str, Any] | None:
+    """Return a stored result whose fingerprint matches, or None."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            result = json.loads(str(archive["result"]))
+            if result.get("fingerprint") != fingerprint:
+                return None
+            if result["status"] == STATUS_OK:
+                result["mask"] = archive["mask"]
+                if "clip" not in archive.files:
+                    return None
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
+        logger.warning("Cached result %s is unreadable and will be recomputed: %s", path, error)
+        return None
+    return result
+
+
+def _file_stamp(path: str | None) -> list[int] | None:
+    if path is None:
+        return None
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _fingerprint(task: dict[str, Any]) -> str:
+    return json.dumps({
+        "version": RESULT_VERSION,
+        "settings": task["settings"].to_dict(),
+        "video": _file_stamp(task["video_path"]),
+        "landmarks": _file_stamp(task["landmarks_path"]),
+    }, sort_keys=True)
 
 
 def _process_video(task: dict[str, Any]) -> dict[str, Any]:
-    """Extract one video's clip into the parts folder and its tracks into the tracks folder.
+    """Extract one video's clip and tracks, or reuse its stored result.
 
     Runs in a worker process. Failures that belong to the video (decoding, landmarks, no face)
-    become status "skipped" with their reason, and any other exception propagates.
+    become status "skipped" with their reason, and any other exception propagates. The
+    result, skipped or not, is stored in the results folder.
     """
+    fingerprint = _fingerprint(task)
+    result_path = Path(task["result_path"])
+    stored = _read_result(result_path, fingerprint)
+    if stored is not None and (stored["status"] != STATUS_OK
+                               or Path(task["track_path"]).is_file()):
+        stored["position"] = task["position"]
+        stored["reused"] = True
+        return stored
+
     result: dict[str, Any] = {
         "position": task["position"],
+        "fingerprint": fingerprint,
         "num_decoded": 0,
         "fps": float("nan"),
         "status": STATUS_SKIPPED,
         "reason": "",
         "mask": None,
+        **_empty_quality(),
     }
     try:
-        extracted = extract_clip(
-            task["video_path"],
-            task["landmarks_path"],
-            task["num_frames"],
-            task["image_size"],
-            task["eye_distance"],
-            task["eye_y"],
-            task["smoothing_window"],
-        )
+        extracted = extract_clip(task["video_path"], task["settings"], task["landmarks_path"])
     except VideoReadError as error:
         result["reason"] = error.reason
+        _write_result(result_path, result, None)
         return result
     except ClipExtractionError as error:
         result.update(reason=error.reason, num_decoded=error.num_decoded, fps=error.fps)
+        result.update({key: value for key, value in error.quality.items()
+                       if key in QUALITY_COLUMNS})
+        _write_result(result_path, result, None)
         return result
 
-    np.save(task["part_path"], extracted.clip, allow_pickle=False)
     save_track(task["track_path"], extracted)
     result.update(
         num_decoded=extracted.num_decoded,
         fps=extracted.fps,
         status=STATUS_OK,
         mask=extracted.mask,
+        **extracted.quality,
     )
+    _write_result(result_path, result, extracted.clip)
     return result
-
-
-def _init_worker() -> None:
-    # One OpenCV thread per worker process, because the pool already uses the cores.
-    cv2.setNumThreads(1)
-
-
-def _run_tasks(
-    tasks: list[dict[str, Any]], workers: int, progress: bool
-) -> list[dict[str, Any]]:
-    """Run `_process_video` over the tasks and return the results in task order."""
-    results: dict[int, dict[str, Any]] = {}
-    bar = tqdm(total=len(tasks), desc="clip cache", unit="video", disable=not progress)
-    with bar:
-        if workers == 1:
-            for task in tasks:
-                results[task["position"]] = _process_video(task)
-                bar.update(1)
-        else:
-            # A forked child inherits locks held by the parent's threads (OpenCV, PyTorch) and
-            # can deadlock, so workers are spawned instead.
-            context = multiprocessing.get_context("spawn")
-            with concurrent.futures.ProcessPoolExecutor(
-                max_workers=workers, mp_context=context, initializer=_init_worker
-            ) as pool:
-                futures = [pool.submit(_process_video, task) for task in tasks]
-                for future in concurrent.futures.as_completed(futures):
-                    result = future.result()
-                    results[result["position"]] = result
-                    bar.update(1)
-    return [results[position] for position in range(len(tasks))]
 
 
 def _check_annotations(annotations: pd.DataFrame) -> None:
@@ -175,66 +217,80 @@ def _write_atomic_npy(path: Path, array: np.ndarray) -> None:
 
 def _assemble_clips(
     path: Path,
-    part_paths: list[Path],
+    result_paths: list[Path],
     num_frames: int,
     image_size: int,
 ) -> None:
-    """Copy the per-video parts into one memory-mappable clips file, in the given order."""
-    shape = (len(part_paths), num_frames, image_size, image_size, 3)  # (K, T, S, S, 3)
+    """Copy the per-video clips into one memory-mappable clips file, in the given order."""
+    shape = (len(result_paths), num_frames, image_size, image_size, 3)  # (K, T, S, S, 3)
     temporary = path.with_name(f".{path.name}.tmp")
-    if not part_paths:
+    if not result_paths:
         # np.memmap cannot map a zero-byte array, so an empty cache is saved directly.
         _write_atomic_npy(path, np.zeros(shape, dtype=np.uint8))
         return
     clips = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=shape)
-    for row, part_path in enumerate(part_paths):
-        clips[row] = np.load(part_path, allow_pickle=False)  # (T, S, S, 3)
+    for row, result_path in enumerate(result_paths):
+        with np.load(result_path, allow_pickle=False) as archive:
+            clips[row] = archive["clip"]  # (T, S, S, 3)
     clips.flush()
     del clips
     os.replace(temporary, path)
+
+
+def resolve_landmarks(
+    setting: str, stems: list[str], landmarks_dir: str | os.PathLike[str] | None
+) -> str:
+    """Turn `preprocess.landmarks` into "dataset", "dlib" or "haar" for a set of videos.
+
+    "auto" is "dataset" when landmarks_dir holds `<stem>.npy` for every video, else "dlib".
+
+    Raises:
+        ValueError: If the setting is "dataset" and landmarks_dir is None.
+    """
+    if setting == "dataset" and landmarks_dir is None:
+        raise ValueError("preprocess.landmarks is 'dataset' but the dataset has no landmarks "
+                         "folder. Use 'dlib' or 'auto'.")
+    if setting != "auto":
+        return setting
+    if landmarks_dir is not None and all(
+        (Path(landmarks_dir) / f"{stem}.npy").is_file() for stem in stems
+    ):
+        return "dataset"
+    return "dlib"
 
 
 def build_clip_cache(
     annotations: pd.DataFrame,
     landmarks_dir: str | os.PathLike[str] | None,
     out_dir: str | os.PathLike[str],
-    num_frames: int,
-    image_size: int,
+    settings: PreprocessSettings,
     progress: bool = True,
     workers: int | None = None,
-    eye_distance: float = DEFAULT_EYE_DISTANCE,
-    eye_y: float = DEFAULT_EYE_Y,
-    smoothing_window: int = DEFAULT_SMOOTHING_WINDOW,
 ) -> pd.DataFrame:
     """Align, sample and cache a fixed-length clip for every video in an annotation table.
 
-    Each video is decoded, aligned by its smoothed eye track (`siamlib.video.align`) and sampled
-    to num_frames frames spread uniformly over the video (`sample_indices`). A video is
-    skipped when it is missing or does not decode, or when its landmark file is missing,
-    unreadable or has a frame count different from the decoded video. With the fallback, a
-    video is also skipped when no face is found. Skipped videos are logged by file name and
-    recorded as "skipped" with the reason. The cache layout is in the module docstring.
-
-    NOTE: with landmarks_dir None, eye centres come from OpenCV's Haar frontal-face cascade at
-    fixed positions in the face box (`siamlib.video.haar`), a coarse stand-in until a real
-    68-point landmark tracker exists. Tracks from it carry NaN for every point but the eyes.
+    Each video is decoded, its face tracked (or its landmark file read), aligned by the smoothed
+    eye track and sampled to T frames (`siamlib.video.extract.extract_clip`). A video is
+    skipped when it is missing or does not decode, when its landmark file is missing,
+    unreadable or has a frame count different from the decoded video, or when too few frames
+    show a face. Skipped videos are logged by file name and recorded as "skipped" with the
+    reason; the other videos are kept. Finished videos are stored one by one, so a rerun after
+    an interruption only processes the videos not yet done. The cache layout is in the module
+    docstring.
 
     Args:
         annotations: Table with at least the columns video (file name) and path (video file),
             one row per video; every column is copied into index.csv.
         landmarks_dir: Folder with `<video stem>.npy` landmark tracks, float (N, 68, 2) in
-            frame pixels, or None for the Haar-cascade fallback.
-        out_dir: Folder for the cache, created if missing. Existing cache files are replaced.
-        num_frames: Frames per clip T, >= 1.
-        image_size: Side S of the aligned square crop in pixels.
+            frame pixels, or None when the dataset ships none.
+        out_dir: Folder for the cache, created if missing.
+        settings: The preprocessing settings; `settings.landmarks` "auto" becomes "dataset"
+            when landmarks_dir has a track for every video, else "dlib".
         progress: Whether to show a tqdm progress bar over videos.
         workers: Number of worker processes. None uses one per CPU core, and 1 runs every video
             in this process. Workers are started with "spawn", which imports the caller's main
             module again, so a script that calls this with more than one worker must guard its
             entry point with `if __name__ == "__main__":`. Notebooks need no guard.
-        eye_distance: Canonical eye distance as a fraction of S.
-        eye_y: Canonical eye height as a fraction of S from the top.
-        smoothing_window: Odd number of frames in the moving average over the eye track.
 
     Returns:
         The index table as written to index.csv, one row per annotation row.
@@ -243,77 +299,76 @@ def build_clip_cache(
         ValueError: If an argument is invalid (the message names it).
     """
     _check_annotations(annotations)
-    if isinstance(num_frames, bool) or not isinstance(num_frames, numbers.Integral):
-        raise ValueError(f"num_frames must be an integer, got {num_frames!r}")
-    if num_frames < 1:
-        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-    check_alignment_arguments(image_size, eye_distance, eye_y, smoothing_window)
+    if not isinstance(settings, PreprocessSettings):
+        raise ValueError(f"settings must be a PreprocessSettings, got {settings!r}")
     workers = _resolve_workers(workers, len(annotations))
+    stems = [Path(str(video)).stem for video in annotations["video"]]
+    source = resolve_landmarks(settings.landmarks, stems, landmarks_dir)
+    settings = dataclasses.replace(settings, landmarks=source)
 
     out_dir = Path(out_dir)
     tracks_dir = out_dir / TRACKS_DIR
-    parts_dir = out_dir / PARTS_DIR
+    results_dir = out_dir / RESULTS_DIR
     tracks_dir.mkdir(parents=True, exist_ok=True)
+    results_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / INDEX_FILE).unlink(missing_ok=True)
-    shutil.rmtree(parts_dir, ignore_errors=True)
-    parts_dir.mkdir()
+    shutil.rmtree(out_dir / PARTS_DIR, ignore_errors=True)
 
     tasks = []
-    for position, (video, video_path) in enumerate(
-        zip(annotations["video"], annotations["path"])
+    for position, (stem, video, video_path) in enumerate(
+        zip(stems, annotations["video"], annotations["path"])
     ):
-        stem = Path(str(video)).stem
-        landmarks_path = None if landmarks_dir is None else Path(landmarks_dir) / f"{stem}.npy"
+        landmarks_path = (
+            str(Path(landmarks_dir) / f"{stem}.npy") if source == "dataset" else None
+        )
         tasks.append({
             "position": position,
             "video": str(video),
             "video_path": str(video_path),
-            "landmarks_path": None if landmarks_path is None else str(landmarks_path),
-            "num_frames": int(num_frames),
-            "image_size": int(image_size),
-            "eye_distance": float(eye_distance),
-            "eye_y": float(eye_y),
-            "smoothing_window": int(smoothing_window),
-            "part_path": str(parts_dir / f"{position}.npy"),
+            "landmarks_path": landmarks_path,
+            "settings": settings,
+            "result_path": str(results_dir / f"{stem}.npz"),
             "track_path": str(tracks_dir / f"{stem}.npz"),
         })
 
     # The worker count goes to DEBUG: it depends on the machine, and INFO lines end up in the
     # executed notebooks, which must be the same on every machine.
-    logger.info("Building the clip cache in %s from %d videos", out_dir, len(tasks))
+    logger.info("Building the clip cache in %s from %d videos (landmarks: %s)",
+                out_dir, len(tasks), source)
     logger.debug("Using %d worker processes", workers)
-    results = _run_tasks(tasks, workers, progress)
+    results = run_tasks(_process_video, tasks, workers, progress, "clip cache")
+    reused = sum(bool(result.get("reused")) for result in results)
+    if reused:
+        logger.info("Reused the results of %d of %d videos from an earlier run", reused,
+                    len(tasks))
 
-    kept_parts: list[Path] = []
+    kept: list[Path] = []
     masks: list[np.ndarray] = []
     rows: list[int] = []
     for task, result in zip(tasks, results):
         if result["status"] == STATUS_OK:
-            rows.append(len(kept_parts))
-            kept_parts.append(Path(task["part_path"]))
-            masks.append(result["mask"])
+            rows.append(len(kept))
+            kept.append(Path(task["result_path"]))
+            masks.append(np.asarray(result["mask"], dtype=bool))
         else:
             rows.append(-1)
             Path(task["track_path"]).unlink(missing_ok=True)
             logger.warning("Skipped video %s: %s", task["video"], result["reason"])
 
-    _assemble_clips(out_dir / CLIPS_FILE, kept_parts, int(num_frames), int(image_size))
-    mask = np.stack(masks) if masks else np.zeros((0, num_frames), dtype=bool)  # (K, T)
+    _assemble_clips(out_dir / CLIPS_FILE, kept, settings.num_frames, settings.image_size)
+    mask = np.stack(masks) if masks else np.zeros((0, settings.num_frames), dtype=bool)  # (K, T)
     _write_atomic_npy(out_dir / MASK_FILE, mask)
 
     index = annotations.reset_index(drop=True).copy()
     index["row"] = rows
-    index["num_decoded"] = [result["num_decoded"] for result in results]
-    index["fps"] = [result["fps"] for result in results]
-    index["status"] = [result["status"] for result in results]
-    index["reason"] = [result["reason"] for result in results]
+    for column in INDEX_COLUMNS[1:]:
+        index[column] = [result[column] for result in results]
     temporary_index = out_dir / f".{INDEX_FILE}.tmp"
     index.to_csv(temporary_index, index=False)
     os.replace(temporary_index, out_dir / INDEX_FILE)
-    shutil.rmtree(parts_dir, ignore_errors=True)
 
     logger.info("%d of %d videos used for the clip cache (%d skipped)",
-                len(kept_parts), len(tasks), len(tasks) - len(kept_parts))
+                len(kept), len(tasks), len(tasks) - len(kept))
     return index
 
 

@@ -3,7 +3,10 @@
 Shapes: N frames, H height, W width. Frames are uint8 arrays of shape (N, H, W, 3) in RGB order.
 
 Reading counts the frames that actually decode and never uses the container header's frame count,
-because headers of truncated or re-muxed files are often wrong. Writing produces H.264 (libx264,
+because headers of truncated or re-muxed files are often wrong. A rotation stored in the container's
+display matrix (phones record portrait video as landscape frames plus a rotation) is applied to
+every frame, so frames come out the way a player shows them. Each frame's presentation time is
+recorded, so variable frame rate videos can be resampled in time (`siamlib.video.sampling`). Writing produces H.264 (libx264,
 yuv420p) with a single-threaded encoder, so the same frames, frame rate and CRF give the same
 bytes with the same PyAV/FFmpeg build.
 """
@@ -20,9 +23,26 @@ from pathlib import Path
 from types import TracebackType
 
 import av
+import cv2
 import numpy as np
 
 logger = logging.getLogger(__name__)
+
+LIMITED_RANGE_TO_FULL = np.clip(
+    np.round((np.arange(256) - 16) * 255 / 219), 0, 255
+).astype(np.uint8)
+"""Lookup table from limited-range luma (16-235, as in most H.264 video) to full-range gray."""
+
+_LUMA_FIRST_FORMATS = frozenset({
+    "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p", "yuvj440p",
+    "yuv411p", "yuvj411p", "yuv410p", "nv12", "nv21", "nv16", "gray",
+})
+"""8-bit pixel formats whose first plane is the luma (or gray) image at full resolution."""
+
+_FULL_RANGE_FORMATS = frozenset({"yuvj420p", "yuvj422p", "yuvj444p", "yuvj440p", "yuvj411p",
+                                 "gray"})
+_COLOR_RANGE_JPEG = 2
+"""FFmpeg's AVCOL_RANGE_JPEG: full-range (0-255) samples."""
 
 DEFAULT_CRF = 18
 """libx264 constant rate factor used by `write_video`: 0 is lossless, 51 is the worst quality."""
@@ -58,16 +78,25 @@ class VideoReader:
         path: The video file.
         fps: Frames per second from the stream's average (or guessed) rate.
         num_decoded: Frames decoded so far; after a full iteration, the video's frame count.
+        timestamps: Presentation time in seconds of every frame decoded so far, from the
+            frame's timestamp, or index / fps for a frame without one.
+        rotation: Counter-clockwise rotation in degrees (0, 90, 180 or 270) applied to the
+            frames, from the display matrix of the first decoded frame; 0 before decoding.
 
     Raises:
         VideoReadError: On opening, if the file is missing, not a regular file, empty, not a
-            container FFmpeg can open, has no video stream or has no valid frame rate.
+            container FFmpeg can open, a still image, has no video stream or has no valid
+            frame rate.
             While iterating, if decoding fails or yields no frame at all.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.num_decoded = 0
+        self.timestamps: list[float] = []
+        self.kept: dict[int, av.VideoFrame] = {}
+        self.rotation = 0
+        self._rotation_warned = False
         if not self.path.exists():
             raise VideoReadError(self.path, "file not found")
         if not self.path.is_file():
@@ -79,6 +108,14 @@ class VideoReader:
             self._container = av.open(str(self.path), mode="r")
         except av.error.FFmpegError as error:
             raise VideoReadError(self.path, f"FFmpeg failed to open it ({_describe(error)})") from error
+
+        # FFmpeg probes the content, not the extension, and reads a single image (for example
+        # PNG bytes in a .mp4 file) as a one-frame video through an image demuxer.
+        format_name = self._container.format.name
+        if format_name == "image2" or format_name.endswith("_pipe"):
+            self.close()
+            raise VideoReadError(self.path, f"file is a still image, not a video "
+                                            f"(FFmpeg format {format_name})")
 
         if not self._container.streams.video:
             self.close()
@@ -105,29 +142,52 @@ class VideoReader:
             yield frame
 
     def iter_selected(
-        self, selected: Container[int] | None
+        self,
+        selected: Container[int] | None,
+        color: str = "rgb",
+        keep: Container[int] = (),
     ) -> Iterator[tuple[int, np.ndarray]]:
-        """Decode every frame but convert only the selected ones to RGB arrays.
+        """Decode every frame but convert only the selected ones to arrays.
 
-        All frames are decoded so that num_decoded ends as the video's frame count. Skipping the
-        RGB conversion of unselected frames saves time on long high-resolution videos.
+        All frames are decoded so that num_decoded ends as the video's frame count and
+        timestamps holds every frame's time. Skipping the conversion of unselected frames saves
+        time on long high-resolution videos.
 
         Args:
             selected: 0-based indices of the frames to yield, or None for every frame.
+            color: "rgb" for (H, W, 3) RGB frames, or "gray" for (H, W) grayscale frames. Gray
+                frames of the usual YUV formats are the luma plane itself (expanded to 0-255
+                when the video is limited range), which costs almost nothing.
+            keep: Indices of frames to hold in `kept` as decoded frames (compact YUV), so that
+                `kept_rgb` can convert them after the pass without decoding again.
 
         Yields:
-            (index, frame) with frame of shape (H, W, 3), uint8 RGB, in presentation order.
+            (index, frame), frame uint8 and upright (the display rotation applied), in
+            presentation order.
 
         Raises:
+            ValueError: If color is not "rgb" or "gray".
             VideoReadError: If decoding fails part-way (the message gives the number of frames
                 decoded before the failure) or the stream contains no decodable frame.
         """
+        if color not in ("rgb", "gray"):
+            raise ValueError(f"color must be 'rgb' or 'gray', got {color!r}")
         try:
             for frame in self._container.decode(self._stream):
                 index = self.num_decoded
                 self.num_decoded += 1
+                self.timestamps.append(
+                    float(frame.time) if frame.time is not None else index / self.fps
+                )
+                if index == 0:
+                    self.rotation = self._read_rotation(frame)
+                if index in keep:
+                    self.kept[index] = frame
                 if selected is None or index in selected:
-                    yield index, frame.to_ndarray(format="rgb24")  # (H, W, 3)
+                    if color == "gray":
+                        yield index, self._upright(_gray(frame))  # (H, W)
+                    else:
+                        yield index, self._upright(frame.to_ndarray(format="rgb24"))
         except av.error.FFmpegError as error:
             raise VideoReadError(
                 self.path,
@@ -146,6 +206,43 @@ class VideoReader:
                 header_count,
             )
 
+    def kept_rgb(self, index: int) -> np.ndarray:
+        """Convert a frame held by `iter_selected(..., keep=...)` to an upright RGB array.
+
+        Raises:
+            KeyError: If the frame was not kept.
+        """
+        return self._upright(self.kept[index].to_ndarray(format="rgb24"))  # (H, W, 3)
+
+    def expected_frames(self) -> int | None:
+        """The frame count the container header claims, or None when it gives none.
+
+        Headers of truncated or re-muxed files are often wrong, so use this only as a guess
+        that the decoded count confirms.
+        """
+        count = self._stream.frames
+        return int(count) if count and count > 0 else None
+
+    def _upright(self, array: np.ndarray) -> np.ndarray:
+        if not self.rotation:
+            return array
+        return np.ascontiguousarray(np.rot90(array, k=self.rotation // 90))
+
+    def _read_rotation(self, frame: av.VideoFrame) -> int:
+        """Return the frame's display rotation rounded to a multiple of 90 degrees, in [0, 360)."""
+        try:
+            degrees = float(frame.rotation or 0)
+        except (AttributeError, ValueError):
+            return 0
+        if not math.isfinite(degrees):
+            return 0
+        quarter_turns = round(degrees / 90)
+        if abs(degrees - 90 * quarter_turns) > 1 and not self._rotation_warned:
+            self._rotation_warned = True
+            logger.warning("%s: display rotation %.1f degrees is not a multiple of 90; "
+                           "rotating by %d instead", self.path.name, degrees, 90 * quarter_turns)
+        return (90 * quarter_turns) % 360
+
     def close(self) -> None:
         """Close the underlying container. Calling it again does nothing."""
         self._container.close()
@@ -160,6 +257,20 @@ class VideoReader:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _gray(frame: av.VideoFrame) -> np.ndarray:
+    """Return a decoded frame as a uint8 (H, W) grayscale image, from its luma plane if it has one."""
+    if frame.format.name not in _LUMA_FIRST_FORMATS:
+        return frame.to_ndarray(format="gray")  # (H, W)
+    plane = frame.planes[0]
+    rows = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)
+    luma = rows[:, :plane.width]  # (H, W), a view into the frame's buffer
+    full_range = (frame.format.name in _FULL_RANGE_FORMATS
+                  or getattr(frame, "color_range", 0) == _COLOR_RANGE_JPEG)
+    if full_range:
+        return np.ascontiguousarray(luma)
+    return cv2.LUT(luma, LIMITED_RANGE_TO_FULL)  # (H, W), a new contiguous array
 
 
 def _describe(error: av.error.FFmpegError) -> str:
