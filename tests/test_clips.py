@@ -418,3 +418,16 @@ def test_cache_recomputes_after_changes(dataset, extracted_videos):
     clips, _, _ = load_clip_cache(cache_dir)
     assert clips.shape == (2, CLIP_FRAMES, 16, 16, 3)
     assert index.loc[0, "fps"] == FPS + 1
+
+
+def test_cache_recomputes_after_code_change(dataset, extracted_videos, monkeypatch):
+    annotations, landmarks_dir, cache_dir = dataset
+    build_clip_cache(annotations, landmarks_dir, cache_dir, settings(),
+                     progress=False, workers=1)
+    extracted_videos.clear()
+
+    monkeypatch.setattr(clips_module, "_code_fingerprint", lambda: {"code": "changed"})
+    build_clip_cache(annotations, landmarks_dir, cache_dir, settings(),
+                     progress=False, workers=1)
+
+    assert sorted(extracted_videos) == sorted(annotations["video"])

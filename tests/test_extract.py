@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import skimage.data
 import yaml
 
 from siamlib.video import decode
+from siamlib.video.dlib_tracker import DlibTracker
 from siamlib.video.extract import (
+    ClipExtractionError,
     PreprocessSettings,
+    _monotonic_timestamps,
     extract_clip,
     landmark_jitter,
 )
@@ -97,3 +102,37 @@ def test_fps_setting_resamples_by_time(astronaut_video):
     assert extracted.mask.sum() == 6
     np.testing.assert_array_equal(extracted.indices[extracted.mask], [0, 2, 4, 6, 8, 10])
     np.testing.assert_allclose(extracted.timestamps, np.arange(12) / FPS)
+
+
+def test_carried_frames_undone_when_face_leaves():
+    image = skimage.data.astronaut()
+    face = image[FACE_TOP:FACE_TOP + CROP, FACE_LEFT:FACE_LEFT + CROP]
+    frames = [face] * 11 + [np.full_like(face, 128)] * 9  # the face leaves after frame 10
+    tracker = DlibTracker(detect_every=5)
+
+    track = tracker.track_frames(frames, FPS)
+
+    # Detection runs on frames 0, 5, 10 and 15; frames 11-14 were fitted in a carried box
+    # and count as undetected once frame 15 finds no face.
+    np.testing.assert_array_equal(track.detected, [True] * 11 + [False] * 9)
+    np.testing.assert_array_equal(track.num_faces[11:], 0)
+
+
+def test_haar_face_fraction_enforced(tmp_path):
+    portrait = skimage.data.astronaut()[20:220, 120:330]  # (200, 210, 3) around the face
+    frames = np.full((20,) + portrait.shape, 128, dtype=np.uint8)
+    frames[[0, 10]] = portrait
+    path = tmp_path / "sparse.mp4"
+    decode.write_video(path, frames, FPS)
+
+    with pytest.raises(ClipExtractionError, match="only 2 of 20 frames"):
+        extract_clip(path, PreprocessSettings(num_frames=8, image_size=32, landmarks="haar"))
+
+
+def test_backward_timestamps_replaced(caplog):
+    times = np.array([0.0, 0.04, 0.12, 0.08, 0.16])  # B-frame order written as presentation times
+    fixed = _monotonic_timestamps(times, FPS, Path("clip.avi"))
+    np.testing.assert_allclose(fixed, np.arange(5) / FPS)
+    assert "clip.avi: frame timestamps go backwards at frame 3" in caplog.text
+    steady = np.arange(5) / FPS
+    np.testing.assert_array_equal(_monotonic_timestamps(steady, FPS, Path("clip.mp4")), steady)

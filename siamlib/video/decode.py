@@ -2,7 +2,7 @@
 
 Shapes: N frames, H height, W width. Frames are uint8 arrays of shape (N, H, W, 3) in RGB order.
 
-Reading counts the frames that actually decode and never uses the container header's frame count,
+Reading counts the frames that actually decode and never trusts the container header's frame count,
 because headers of truncated or re-muxed files are often wrong. A rotation stored in the container's
 display matrix (phones record portrait video as landscape frames plus a rotation) is applied to
 every frame, so frames come out the way a player shows them. Each frame's presentation time is

@@ -462,6 +462,7 @@ class DlibTracker:
         reference: tuple[dlib.rectangle, np.ndarray] | None = None  # last detection and its points
         since_detection = 0
         latest_count = 0
+        carried: list[int] = []  # frames fitted in a carried box since the last detection
         for frame in frames:
             if frame.ndim == 3:
                 gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)  # (H, W), contiguous
@@ -472,10 +473,18 @@ class DlibTracker:
             if carry:
                 box = _carried_box(reference[0], reference[1], previous_points)
                 since_detection += 1
+                carried.append(len(landmarks))
             else:
                 faces = self.detect(gray)
                 latest_count = len(faces)
                 if not faces:
+                    # The face may have left during the carried frames, so they count as
+                    # undetected too and are filled or masked like any other gap.
+                    for index in carried:
+                        num_faces[index] = 0
+                        landmarks[index] = np.full((NUM_LANDMARKS, 2), np.nan, dtype=np.float32)
+                        boxes[index] = np.full(4, np.nan, dtype=np.float32)
+                    carried.clear()
                     num_faces.append(0)
                     landmarks.append(np.full((NUM_LANDMARKS, 2), np.nan, dtype=np.float32))
                     boxes.append(np.full(4, np.nan, dtype=np.float32))
@@ -483,6 +492,7 @@ class DlibTracker:
                     continue
                 box = _choose_face(faces, previous_centre)
                 since_detection = 1
+                carried.clear()
             previous_centre = _box_centre(box)
             points = self.fit_landmarks(gray, box)  # (68, 2)
             if not carry:
@@ -495,7 +505,7 @@ class DlibTracker:
 
         if not landmarks:
             raise ValueError("frames is empty, so there is no face to track")
-        detected = np.array(num_faces) > 0  # (N,)
+        detected = np.array([np.isfinite(points).all() for points in landmarks])  # (N,)
         filled = fill_gaps(np.stack(landmarks), detected, fps, self.settings.max_gap_s)
         return FaceTrack(
             landmarks=filled.landmarks,

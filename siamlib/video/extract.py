@@ -108,7 +108,7 @@ def _tracker_settings(value: TrackerSettings | Mapping[str, Any] | None) -> Trac
 
 @dataclass(frozen=True)
 class PreprocessSettings:
-    """How a video becomes an aligned clip; the `preprocess:` section of params.yaml.
+    """Settings that turn a video into an aligned clip (the `preprocess:` section of params.yaml).
 
     Attributes:
         num_frames: Clip length T, >= 1.
@@ -319,12 +319,13 @@ def _first_pass(
         keep = _guess_clip_frames(reader, settings)
         if settings.landmarks == "haar":
             try:
-                eyes, _ = track_eyes(frame for _, frame in reader.iter_selected(None, keep=keep))
+                eyes, detected = track_eyes(
+                    frame for _, frame in reader.iter_selected(None, keep=keep)
+                )
             except ValueError as error:
                 raise ClipExtractionError(video_path, str(error), reader.num_decoded,
                                           reader.fps) from error
-            landmarks = landmarks_from_eyes(eyes)  # (N, 68, 2)
-            detected = np.ones(len(landmarks), dtype=bool)
+            landmarks = landmarks_from_eyes(eyes)  # (N, 68, 2), gaps already interpolated
             num_faces = detected.astype(np.int32)
             source = LANDMARK_SOURCE_HAAR
         else:
@@ -378,6 +379,26 @@ def landmark_jitter(landmarks: np.ndarray, detected: np.ndarray) -> float:
     if not iod > 0:
         return float("nan")
     return float(np.sqrt(np.mean(lengths ** 2)) / iod)
+
+
+def _outside_long_gaps(detected: np.ndarray, fps: float, max_gap_s: float) -> np.ndarray:
+    """Mark the frames that are not inside a run without a face longer than max_gap_s, (N,)."""
+    usable = np.ones(len(detected), dtype=bool)
+    for start, length in undetected_runs(detected):
+        if length / fps > max_gap_s + 1e-9:
+            usable[start:start + length] = False
+    return usable
+
+
+def _monotonic_timestamps(timestamps: np.ndarray, fps: float, video_path: Path) -> np.ndarray:
+    """Return the frame times, or index / fps when they go backwards (broken or B-frame pts)."""
+    times = np.asarray(timestamps, dtype=np.float64)
+    if len(times) < 2 or (np.all(np.isfinite(times)) and np.all(np.diff(times) >= 0)):
+        return times
+    backwards = int(np.flatnonzero(~(np.diff(times) >= 0))[0]) + 1
+    logger.warning("%s: frame timestamps go backwards at frame %d. Using frame index / %.3g fps "
+                   "as the frame times instead", video_path.name, backwards, fps)
+    return np.arange(len(times)) / fps
 
 
 def _quality(track: _Track, fps: float) -> dict[str, Any]:
@@ -462,9 +483,11 @@ def extract_clip(
                         None if landmarks_path is None else Path(landmarks_path))
     num_frames = len(track.landmarks)
     fps = track.fps
+    if track.timestamps is not None:
+        track.timestamps = _monotonic_timestamps(track.timestamps, fps, video_path)
     quality = _quality(track, fps) if math.isfinite(fps) else {}
 
-    if track.source == LANDMARK_SOURCE_DLIB:
+    if track.source != LANDMARK_SOURCE_FILE:
         found = int(track.detected.sum())
         if found == 0:
             raise ClipExtractionError(
@@ -479,15 +502,16 @@ def extract_clip(
                 f"{settings.min_face_fraction:.0%}",
                 num_frames, fps, quality,
             )
-        # Alignment needs eyes in every frame, so every run is interpolated here. Frames in
-        # runs longer than max_gap_s are masked out of the clip below.
+        # Frames in runs without a face longer than max_gap_s are masked out of the clip below.
         # NOTE: run durations count frames at the average frame rate, so on variable frame
         # rate video max_gap_s and longest_gap_s are approximate.
-        usable = fill_gaps(track.landmarks, track.detected, fps,
-                           settings.tracker.max_gap_s).landmarks  # (N, 68, 2), NaN in long runs
-        usable = np.isfinite(usable).all(axis=(1, 2))  # (N,)
-        landmarks = fill_gaps(track.landmarks, track.detected, fps,
-                              num_frames / fps + 1).landmarks  # (N, 68, 2)
+        usable = _outside_long_gaps(track.detected, fps, settings.tracker.max_gap_s)  # (N,)
+        if track.source == LANDMARK_SOURCE_DLIB:
+            # Alignment needs eyes in every frame, so every run is interpolated here.
+            landmarks = fill_gaps(track.landmarks, track.detected, fps,
+                                  num_frames / fps + 1).landmarks  # (N, 68, 2)
+        else:
+            landmarks = track.landmarks  # the Haar eye track comes interpolated
     else:
         usable = np.ones(num_frames, dtype=bool)
         landmarks = track.landmarks
@@ -503,7 +527,7 @@ def extract_clip(
             quality,
         ) from error
 
-    if track.timestamps is not None:
+    if track.timestamps is not None and settings.fps is not None:
         candidates = resample_frames(track.timestamps, settings.fps)  # (M,)
     else:
         candidates = np.arange(num_frames, dtype=np.int64)
@@ -535,7 +559,7 @@ def extract_clip(
             fps=fps,
         )
     if track.timestamps is None:
-        track.timestamps = np.array(timestamps)
+        track.timestamps = _monotonic_timestamps(np.array(timestamps), fps, video_path)
         track.fps, track.rotation = fps, rotation
         quality = _quality(track, fps)
     if track.timestamps is not None and settings.fps is None and quality["frame_interval_cv"] > 0.1:

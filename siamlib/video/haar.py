@@ -115,7 +115,7 @@ def fill_gaps(track: np.ndarray) -> np.ndarray:
     return filled.reshape(values.shape)  # (N, ...)
 
 
-def track_eyes(frames: Iterable[np.ndarray]) -> tuple[np.ndarray, int]:
+def track_eyes(frames: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Detect the face in every frame and turn the boxes into an eye track.
 
     Args:
@@ -123,7 +123,7 @@ def track_eyes(frames: Iterable[np.ndarray]) -> tuple[np.ndarray, int]:
 
     Returns:
         eyes: float64 array of shape (N, 2, 2), with gaps filled by interpolation.
-        num_detected: Frames in which a face was found.
+        detected: bool array of shape (N,), True in the frames where a face was found.
 
     Raises:
         ValueError: If there are no frames or no face is found in any frame.
@@ -135,10 +135,10 @@ def track_eyes(frames: Iterable[np.ndarray]) -> tuple[np.ndarray, int]:
     if not eyes:
         raise ValueError("frames is empty, so there is no face to track")
     track = np.stack(eyes)  # (N, 2, 2)
-    num_detected = int(np.isfinite(track).all(axis=(1, 2)).sum())
-    if num_detected == 0:
+    detected = np.isfinite(track).all(axis=(1, 2))  # (N,)
+    if not detected.any():
         raise ValueError(f"no face detected in any of {len(eyes)} frames")
-    return fill_gaps(track), num_detected
+    return fill_gaps(track), detected
 
 
 def landmarks_from_eyes(eyes: np.ndarray) -> np.ndarray:
