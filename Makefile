@@ -25,11 +25,17 @@ $(STAMP): pyproject.toml requirements.lock
 repro: $(STAMP)
 	$(BIN)/dvc repro
 
+# Two pytest-xdist workers: the tiny-profile pipeline test (tests/test_pipeline.py, a few
+# minutes of serial DVC stages) runs on one while the other tests run on the other.
+# --dist loadfile keeps each file's tests, and so the pipeline's shared run, on one worker.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests/test_pipeline.py tests
 
+# The kernel "python3" is this environment's Python, by absolute path, and JUPYTER_PATH puts
+# it before any python3 kernel in the user's own Jupyter folders.
 lab: $(STAMP)
-	$(BIN)/jupyter lab
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (SIAM study, .venv)" >/dev/null
+	JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter $(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -29,7 +29,8 @@ from siamlib.data.synthetic.ground_truth import (
     AttentionTargets, has_ground_truth, load_attention_targets,
 )
 from siamlib.evaluation.faithfulness import score_videos
-from siamlib.evaluation.metrics import summarise
+from siamlib.evaluation.statistics import BootstrapSettings
+from siamlib.evaluation.summary import evaluate
 from siamlib.models.siam import SIAM, SIAMConfig
 from siamlib.training.config import TrainConfig
 from siamlib.training.cross_validation import subsample_training_subjects
@@ -37,6 +38,8 @@ from siamlib.video.clips import load_sampled_indices
 
 VARIANT_SECTIONS: tuple[str, ...] = ("model", "train")
 ABLATION_SCORES: tuple[str, ...] = ("spatial_planted", "temporal_correlation", "apex_share_ratio")
+# The variant every other one is compared with: SIAM as configured.
+REFERENCE_VARIANT = "siam"
 
 
 def variant_configs(
@@ -151,6 +154,7 @@ def ablation_table(
     predictions: pd.DataFrame,
     summaries: Mapping[str, Mapping[str, Any]],
     groups: Sequence[tuple[str, int, int | None]],
+    settings: BootstrapSettings = BootstrapSettings(),
 ) -> pd.DataFrame:
     """Build the ablation table: one row per variant, in the order of `summaries`.
 
@@ -159,33 +163,44 @@ def ablation_table(
         summaries: Per variant, the JSON summary written by its stage, with the keys
             `overrides`, `num_parameters`, `train_seconds` and `faithfulness`.
         groups: Age groups, e.g. from `siamlib.evaluation.metrics.parse_age_groups`.
+        settings: Bootstrap settings of the intervals and the paired comparisons.
 
     Returns:
-        Columns variant, changes, MAE, SD across folds, videos, the MAE per age group
-        ("MAE <group>") and per gender ("MAE <gender>"), the faithfulness scores of
-        `ABLATION_SCORES` (mean over videos; NaN where undefined), parameters and training
-        seconds.
+        Columns variant, changes, MAE with its subject-bootstrap interval (MAE low, MAE
+        high), RMSE, Pearson r, SD across folds, videos, the comparison with the variant
+        `siam` on the same videos (siam − variant in years, negative when `siam` is better,
+        and the Wilcoxon signed-rank p-value on per-subject errors, "p vs siam"; NaN for
+        `siam` itself or when it did not run), the MAE per age group ("MAE <group>") and
+        per gender ("MAE <gender>"), the faithfulness scores of `ABLATION_SCORES` (mean
+        over videos; NaN where undefined), parameters and training seconds.
 
     Raises:
         ValueError: If a variant in `summaries` has no predictions.
     """
-    metrics = summarise(predictions, groups)
+    result = evaluate(predictions, groups, settings, reference=REFERENCE_VARIANT, thresholds=())
+    overall = result.overall.set_index("method")
+    cells = result.groups
     rows = []
     for variant, summary in summaries.items():
-        if variant not in metrics:
+        if variant not in overall.index:
             raise ValueError(f"no predictions for ablation variant {variant!r}")
-        values = metrics[variant]
+        values = overall.loc[variant]
         row: dict[str, Any] = {
             "variant": variant,
             "changes": describe_overrides(summary.get("overrides")),
             "MAE": values["mae"],
+            "MAE low": values["mae_low"],
+            "MAE high": values["mae_high"],
+            "RMSE": values["rmse"],
+            "Pearson r": values["pearson_r"],
             "SD across folds": values["mae_sd_folds"],
-            "videos": values["num_videos"],
+            "videos": int(values["videos"]),
+            f"{REFERENCE_VARIANT} − variant": values["difference"],
+            f"p vs {REFERENCE_VARIANT}": values["p_value"],
         }
-        for group, cell in values["by_age_group"].items():
-            row[f"MAE {group}"] = cell["mae"]
-        for gender, cell in values["by_gender"].items():
-            row[f"MAE {gender}"] = cell["mae"]
+        for grouping, prefix in (("age_group", "MAE"), ("gender", "MAE")):
+            for cell in cells[(cells["method"] == variant) & (cells["grouping"] == grouping)].to_dict("records"):
+                row[f"{prefix} {cell['group']}"] = cell["mae"]
         faithfulness = summary.get("faithfulness") or {}
         for score in ABLATION_SCORES:
             mean = (faithfulness.get(score) or {}).get("mean")

@@ -12,12 +12,20 @@ write rates and elapsed times to stderr. None of it is a result, and all of it w
 and DVC see a change on every rerun, so the executed copy is scrubbed in place::
 
     python -m siamlib.notebook scrub reports/notebooks/01_synthetic.ipynb
+
+and, with ``--html``, rendered to a page for readers without Jupyter::
+
+    python -m siamlib.notebook scrub reports/notebooks/01_synthetic.ipynb --html reports/html/01_synthetic.html
+
+Opened in JupyterLab, a notebook's kernel starts in notebooks/, while its paths are relative
+to the project root, where DVC runs it; :func:`use_project_root` moves there.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 from collections.abc import Sequence
@@ -26,6 +34,8 @@ from typing import Any
 
 import nbformat
 import yaml
+
+logger = logging.getLogger(__name__)
 
 # Keys of papermill's and nbclient's metadata that change from run to run.
 _VOLATILE_KEYS = ("start_time", "end_time", "duration", "environment_variables")
@@ -113,6 +123,65 @@ def scrub_notebook(path: str | os.PathLike) -> None:
     os.replace(temporary, path)
 
 
+def render_html(notebook_path: str | os.PathLike, html_path: str | os.PathLike) -> None:
+    """Render an executed notebook to a standalone HTML page (JupyterLab's look, images inline).
+
+    The same notebook gives the same bytes, so a rerun that reproduces the notebook reproduces
+    its page. The file is written to a temporary name and renamed.
+
+    Raises:
+        FileNotFoundError: If ``notebook_path`` does not exist.
+    """
+    from nbconvert import HTMLExporter
+
+    notebook_path, html_path = Path(notebook_path), Path(html_path)
+    if not notebook_path.is_file():
+        raise FileNotFoundError(f"executed notebook not found: {notebook_path}")
+    body, _resources = HTMLExporter(template_name="lab").from_notebook_node(
+        nbformat.read(notebook_path, as_version=4)
+    )
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = html_path.with_name(html_path.name + ".tmp")
+    temporary.write_text(body, encoding="utf-8")
+    os.replace(temporary, html_path)
+
+
+def project_root(start: str | os.PathLike | None = None) -> Path:
+    """Return this project's root: the nearest folder at or above ``start`` (default: the
+    working directory) that contains both dvc.yaml and siamlib/.
+
+    Raises:
+        FileNotFoundError: If no such folder exists.
+    """
+    start = Path(start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / "dvc.yaml").is_file() and (folder / "siamlib").is_dir():
+            return folder
+    raise FileNotFoundError(
+        f"no project root (a folder with dvc.yaml and siamlib/) at or above {start}; "
+        "open the notebooks from a clone of this repository"
+    )
+
+
+def use_project_root() -> None:
+    """Make the project root the working directory, so a notebook's relative paths resolve.
+
+    DVC runs every stage from the root, so there this changes nothing. In JupyterLab the
+    kernel starts in notebooks/; there it moves to the root and warns that the notebook
+    writes its stage's outputs with its own parameter defaults (the tiny profile), which
+    ``dvc status`` then lists and ``dvc repro`` regenerates. It returns nothing, so that a
+    notebook cell ending with the call shows no output.
+    """
+    root = project_root()
+    if Path.cwd().resolve() != root:
+        os.chdir(root)
+        logger.warning(
+            "Working directory is now the project root %s. Run by hand, this notebook "
+            "overwrites its stage's outputs with results of its parameter defaults (the tiny "
+            "profile); `dvc status` lists them and `dvc repro` regenerates them.", root.name,
+        )
+
+
 def select_parameters(params_path: str | os.PathLike, keys: Sequence[str]) -> dict[str, Any]:
     """Return the entries of a params file named by ``keys``, nested as in the file.
 
@@ -146,13 +215,19 @@ def main(argv: list[str] | None = None) -> None:
     params.add_argument("keys", nargs="+", help="top-level or dotted keys, e.g. seed splits.num_folds")
     scrub = commands.add_parser("scrub", help="remove timings and progress bars in place")
     scrub.add_argument("notebooks", nargs="+", help="executed .ipynb files to rewrite")
+    scrub.add_argument("--html", metavar="PAGE",
+                       help="also render the (single) scrubbed notebook to this HTML file")
     arguments = parser.parse_args(argv)
 
     if arguments.command == "params":
         print(json.dumps(select_parameters(arguments.params_file, arguments.keys)))
-    else:
-        for notebook in arguments.notebooks:
-            scrub_notebook(notebook)
+        return
+    if arguments.html and len(arguments.notebooks) != 1:
+        parser.error("--html renders one notebook; give exactly one")
+    for notebook in arguments.notebooks:
+        scrub_notebook(notebook)
+    if arguments.html:
+        render_html(arguments.notebooks[0], arguments.html)
 
 
 if __name__ == "__main__":

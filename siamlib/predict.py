@@ -27,7 +27,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from torch.nn import functional as F
 
-from siamlib.evaluation.figures import save_figure, set_style
+from siamlib.evaluation.style import save_figure, set_style
 from siamlib.models.siam import SIAM, SIAMConfig
 from siamlib.training.checkpoint import load_checkpoint
 from siamlib.training.fold import predict as predict_clips

@@ -14,9 +14,11 @@ import yaml
 from siamlib.baselines import dynamics
 from siamlib.baselines.base import VideoSet, parse_methods, run_baselines
 from siamlib.evaluation import figures
-from siamlib.evaluation.metrics import parse_age_groups, summarise
+from siamlib.evaluation.metrics import parse_age_groups
 from siamlib.evaluation.predictions import load_predictions, write_predictions
 from siamlib.evaluation.report import build_metrics
+from siamlib.evaluation.statistics import BootstrapSettings
+from siamlib.evaluation.summary import evaluate, metrics_by_method
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,14 +89,14 @@ def test_readme_example_baseline_reaches_the_report(tmp_path, monkeypatch):
     # The evaluation stage's steps, as notebooks/06_evaluate.ipynb runs them.
     loaded = load_predictions(predictions_dir)
     groups = parse_age_groups([8, 10, 20, 30, 40, 50, 60])
-    summary = summarise(loaded, groups)
-    metrics = build_metrics(summary, "synthetic", {})
+    result = evaluate(loaded, groups, BootstrapSettings(num_resamples=50))
+    metrics = build_metrics(metrics_by_method(result), "synthetic", {}, result.describe())
     name = specs[1].name
     assert name == "Ridge (dynamics)"
     assert name in metrics["methods"]
     assert metrics["methods"][name]["num_videos"] == len(data)
     # The dynamics carry the age, so the example beats the mean age.
     assert metrics["methods"][name]["mae"] < metrics["methods"]["Mean training age"]["mae"]
-    figure = figures.mae_by_group(loaded, "age_group", "synthetic data", groups)
+    figure = figures.mae_by_group(result.groups, "age_group", "synthetic data")
     labels = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
     assert name in labels

@@ -1,5 +1,9 @@
 """The pins in pyproject.toml, requirements.lock and environment.yml agree."""
 
+import json
+import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -49,3 +53,26 @@ def test_dvc_config_disables_analytics():
     config = (ROOT / ".dvc" / "config").read_text()
     assert "analytics = false" in config
     assert "check_update = false" in config
+
+
+def test_make_lab_uses_this_environment_as_kernel(tmp_path):
+    # `make lab` installs the python3 kernel into the environment with an absolute path to
+    # its Python, and puts the environment's Jupyter folder first, before a python3 kernel
+    # in the user's own folder (here a decoy that runs /bin/false).
+    recipe = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "ipykernel install --sys-prefix --name python3" in recipe
+    assert f"JUPYTER_PATH={ROOT}/.venv/share/jupyter" in recipe
+
+    prefix, home = tmp_path / "prefix", tmp_path / "home"
+    decoy = home / ".local" / "share" / "jupyter" / "kernels" / "python3"
+    decoy.mkdir(parents=True)
+    (decoy / "kernel.json").write_text(json.dumps({"argv": ["/bin/false"], "display_name": "decoy", "language": "python"}))
+    env = {**os.environ, "HOME": str(home), "JUPYTER_PATH": str(prefix / "share" / "jupyter")}
+    env.pop("JUPYTER_DATA_DIR", None)
+    subprocess.run([sys.executable, "-m", "ipykernel", "install", "--prefix", str(prefix), "--name", "python3"],
+                   env=env, check=True, capture_output=True)
+    listed = subprocess.run([sys.executable, "-m", "jupyter", "kernelspec", "list", "--json"], env=env,
+                            check=True, capture_output=True, text=True).stdout
+    spec = json.loads(listed)["kernelspecs"]["python3"]
+    assert Path(spec["resource_dir"]).is_relative_to(prefix)
+    assert spec["spec"]["argv"][0] == sys.executable

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy.stats import norm
 
 from siamlib.evaluation.metrics import DEFAULT_AGE_GROUPS
 from siamlib.experiments import (
@@ -169,6 +170,13 @@ def test_ablation_table_rows_and_columns():
     assert table.loc[1, "changes"] == "model.spatial_attention=none"
     assert table.loc[0, "MAE 8-9"] == 2.0
     assert "MAE female" in table.columns
+    # Every subject's error is 2 years larger without attention: siam − variant is -2.
+    assert table.loc[1, "siam − variant"] == -2.0
+    assert np.isnan(table.loc[0, "p vs siam"])
+    # Three tied differences: normal approximation with tie correction, z = 3 / sqrt(3).
+    assert table.loc[1, "p vs siam"] == pytest.approx(2 * norm.sf(np.sqrt(3)))
+    assert table.loc[1, "MAE low"] == table.loc[1, "MAE high"] == 4.0
+    assert table.loc[0, "RMSE"] == 2.0
     with pytest.raises(ValueError, match="no predictions"):
         ablation_table(predictions, {"missing": summaries["siam"]}, DEFAULT_AGE_GROUPS)
 

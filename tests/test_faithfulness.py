@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from siamlib.evaluation import faithfulness, figures  # noqa: E402
+from siamlib.evaluation import attention_figures, faithfulness  # noqa: E402
 from siamlib.evaluation.faithfulness import (  # noqa: E402
     PLANTED_REGIONS,
     apex_share_ratio,
@@ -321,7 +321,7 @@ def test_attention_over_face_outlines_planted_regions():
     masks[1, 12:16, 12:16] = 1  # mouth, not planted
     masks[2, 0:4, 12:16] = 1  # forehead_lines, top-right
     names = ["crows_feet", "mouth", "forehead_lines"]
-    figure = figures.attention_over_face(face, attention, masks, names, "synthetic benchmark")
+    figure = attention_figures.attention_over_face(face, attention, masks, names, "synthetic benchmark")
     axes = figure.axes[0]
     assert "synthetic benchmark" in axes.get_title()
 
@@ -340,7 +340,7 @@ def test_attention_over_face_outlines_planted_regions():
 def test_attention_over_face_accepts_float_face():
     face = np.full((16, 16, 3), 200.0)
     masks = np.zeros((1, 8, 8))
-    figure = figures.attention_over_face(face, np.ones((2, 2)), masks, ["eyes"], "UvA-NEMO")
+    figure = attention_figures.attention_over_face(face, np.ones((2, 2)), masks, ["eyes"], "UvA-NEMO")
     assert figure.axes[0].images[0].get_array().max() <= 1.0
     assert figure.axes[0].get_legend() is None
 
@@ -351,7 +351,7 @@ def test_attention_over_smile_scales_weights():
     informativeness = np.array([0.0, 0.1, 0.9, 1.0, 0.2, 0.0])
     apex = np.array([False, False, True, True, False, False])
     valid = np.array([True] * 5 + [False])
-    figure = figures.attention_over_smile(
+    figure = attention_figures.attention_over_smile(
         smile, temporal, informativeness, apex, "synthetic benchmark", valid=valid
     )
     axes, twin = figure.axes
@@ -360,7 +360,7 @@ def test_attention_over_smile_scales_weights():
     assert np.allclose(weight_line.get_ydata(), temporal[:5] * 5)
     assert len(axes.patches) == 2  # one shaded span per apex frame
 
-    figure = figures.attention_over_smile(
+    figure = attention_figures.attention_over_smile(
         smile, temporal, informativeness, apex, "synthetic benchmark"
     )
     assert len(figure.axes[1].get_lines()[0].get_ydata()) == 6
@@ -368,6 +368,6 @@ def test_attention_over_smile_scales_weights():
 
 def test_attention_over_smile_rejects_mismatched_lengths():
     with pytest.raises(ValueError, match="one length"):
-        figures.attention_over_smile(
+        attention_figures.attention_over_smile(
             np.ones(4), np.ones(3), np.ones(4), np.zeros(4, dtype=bool), "synthetic benchmark"
         )

@@ -7,7 +7,9 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from siamlib.evaluation import figures  # noqa: E402
+from siamlib.evaluation import attention_figures, figures  # noqa: E402
+from siamlib.evaluation.statistics import BootstrapSettings  # noqa: E402
+from siamlib.evaluation.summary import GROUPINGS, evaluate  # noqa: E402
 
 
 def make_predictions() -> pd.DataFrame:
@@ -27,21 +29,52 @@ def make_predictions() -> pd.DataFrame:
 
 def test_group_figures_name_dataset(tmp_path):
     predictions = make_predictions()
-    for column in ("age_group", "gender", "smile_type"):
-        figure = figures.mae_by_group(predictions, column, "synthetic benchmark")
+    result = evaluate(predictions, settings=BootstrapSettings(num_resamples=50))
+    for grouping in GROUPINGS:
+        figure = figures.mae_by_group(result.groups, grouping, "synthetic benchmark")
         assert "synthetic benchmark" in figure.axes[0].get_title()
-        figures.save_figure(figure, tmp_path / f"{column}.png")
-        assert (tmp_path / f"{column}.png").stat().st_size > 0
+        figures.save_figure(figure, tmp_path / f"{grouping}.png")
+        assert (tmp_path / f"{grouping}.png").stat().st_size > 0
     figure = figures.predicted_vs_true(predictions, "synthetic benchmark")
     assert "synthetic benchmark" in figure._suptitle.get_text()
     assert len(figure.axes) == 2
+    figure = figures.error_vs_age(predictions, "synthetic benchmark")
+    assert "synthetic benchmark" in figure._suptitle.get_text()
+    figure = figures.cumulative_score(result.cumulative, "synthetic benchmark")
+    assert "synthetic benchmark" in figure.axes[0].get_title()
+
+
+def test_group_bars_show_intervals_and_mark_small_groups():
+    predictions = make_predictions()  # 6 subjects: every group has fewer than 10
+    result = evaluate(predictions, settings=BootstrapSettings(num_resamples=50))
+    figure = figures.mae_by_group(result.groups, "gender", "synthetic benchmark")
+    axes = figure.axes[0]
+    cells = result.groups[result.groups["grouping"] == "gender"]
+    # One bar per method and gender, at the cell's MAE, in the legend's method order.
+    heights = sorted(round(patch.get_height(), 6) for patch in axes.patches)
+    assert heights == sorted(round(value, 6) for value in cells["mae"])
+    # Every bar has an error bar: one line collection per method.
+    assert len(axes.collections) == cells["method"].nunique()
+    labels = [text.get_text() for text in axes.get_xticklabels()]
+    assert all("†" in label for label in labels)
+    female = predictions[predictions["gender"] == "female"]
+    assert labels[0].startswith("female †") and f"{female['subject'].nunique()} subj." in labels[0]
+
+
+def test_cumulative_score_draws_every_method():
+    result = evaluate(make_predictions(), settings=BootstrapSettings(num_resamples=50))
+    figure = figures.cumulative_score(result.cumulative, "synthetic benchmark")
+    lines = figure.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["SIAM", "SVR"]
+    siam = result.cumulative[result.cumulative["method"] == "SIAM"]
+    np.testing.assert_allclose(lines[0].get_ydata(), 100 * siam["cs"].to_numpy())
 
 
 def test_spatial_attention_overlay_orientation():
     # A 2x3 map over a 20x30 face: the overlay must be upsampled to (H, W) = (20, 30).
     frame = np.zeros((20, 30, 3), dtype=np.uint8)
     attention = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]], dtype=np.float32)
-    figure = figures.spatial_attention_example(frame, attention, "v1", "synthetic benchmark")
+    figure = attention_figures.spatial_attention_example(frame, attention, "v1", "synthetic benchmark")
     overlay = figure.axes[2].images[-1].get_array()  # axes: face, map, overlay, colour bar
     assert overlay.shape == (20, 30)
     # The top-right cell of the map stays in the top-right of the face.
@@ -53,8 +86,53 @@ def test_temporal_attention_skips_padding():
     frames = np.zeros((5, 8, 8, 3), dtype=np.uint8)
     weights = np.array([0.2, 0.5, 0.3, 0.0, 0.0])
     valid = np.array([True, True, True, False, False])
-    figure = figures.temporal_attention_example(
+    figure = attention_figures.temporal_attention_example(
         frames, weights, valid, "v1", "synthetic benchmark", smile_signal=np.arange(5.0)
     )
     bars = [patch.get_height() for patch in figure.axes[3].patches]
     assert bars == [0.2, 0.5, 0.3]
+
+
+def test_mean_attention_by_group_weights_each_clip_once():
+    clips = np.zeros((3, 2, 4, 4, 3), dtype=np.uint8)
+    clips[0] = 100
+    clips[1, 0] = 200  # its second frame is padding
+    clips[2] = 50
+    valid = np.array([[True, True], [True, False], [True, True]])
+    spatial = np.zeros((3, 2, 2, 2))
+    spatial[0] = 1.0
+    spatial[1, 0] = 0.5
+    spatial[1, 1] = 9.0  # padding, ignored
+    faces, maps, names, counts = attention_figures.mean_attention_by_group(
+        clips, valid, spatial, ["a", "a", "b"], ["a", "b", "c"]
+    )
+    assert names == ["a", "b"] and counts == [2, 1]  # "c" has no clip
+    np.testing.assert_allclose(faces[0], 150.0)
+    np.testing.assert_allclose(maps[0], 0.75)
+    np.testing.assert_allclose(faces[1], 50.0)
+    figure = attention_figures.attention_by_age_group(faces, maps, names, "synthetic benchmark")
+    assert "synthetic benchmark" in figure._suptitle.get_text()
+
+
+def test_typical_videos_pick_the_median_error():
+    errors = pd.DataFrame({
+        "video": ["a", "b", "c", "d", "e"],
+        "age_group": pd.Categorical(["20-29", "20-29", "20-29", "8-9", "8-9"], ["8-9", "20-29"], ordered=True),
+        "abs_error": [1.0, 5.0, 2.0, 3.0, 4.0],
+    })
+    # 8-9: median 3.5, d and e tie at 0.5 and d comes first by name; 20-29: median 2.0 is c.
+    assert attention_figures.typical_videos(errors) == ["d", "c"]
+
+
+def test_smile_signal_and_gallery():
+    landmarks = np.zeros((4, 68, 2))
+    landmarks[:, 54, 0] = [10.0, 11.0, 12.0, 10.0]
+    signal = attention_figures.smile_signal(landmarks)
+    np.testing.assert_allclose(signal, [0.0, 0.1, 0.2, 0.0])
+    figure = attention_figures.temporal_attention_gallery(
+        [signal, signal], [np.full(4, 0.25), np.array([0.5, 0.5, 0.0, 0.0])],
+        [np.ones(4, bool), np.array([True, True, False, False])], ["v1", "v2"], "synthetic benchmark",
+    )
+    # Weights times valid frames: 1 is uniform; padded frames are not drawn.
+    assert [p.get_height() for p in figure.axes[0].patches] == [1.0] * 4
+    assert [p.get_height() for p in figure.axes[1].patches] == [1.0, 1.0]

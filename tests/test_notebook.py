@@ -1,10 +1,12 @@
 """Scrubbing run-to-run noise from executed notebooks."""
 
+from pathlib import Path
+
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from siamlib.notebook import scrub_notebook, select_parameters
+from siamlib.notebook import main, project_root, scrub_notebook, select_parameters, use_project_root
 
 
 def make_executed_notebook(duration: float, rate: str, chunked: bool) -> nbformat.NotebookNode:
@@ -116,3 +118,42 @@ def test_scrub_keeps_log_line_after_bar(tmp_path, bar):
     scrub_notebook(path)
     outputs = nbformat.read(path, as_version=4).cells[0].outputs
     assert outputs[0]["text"] == "INFO fold 3\nINFO fold 4\n"
+
+
+def test_scrub_with_html_writes_the_same_page_for_the_same_run(tmp_path):
+    pages = []
+    for name, duration, rate in (("first", 3.0, "1.5"), ("second", 7.0, "2.9")):
+        path = tmp_path / f"{name}.ipynb"
+        nbformat.write(make_executed_notebook(duration, rate, chunked=False), path)
+        page = tmp_path / "html" / f"{name}.html"
+        main(["scrub", str(path), "--html", str(page)])
+        pages.append(page.read_text())
+    assert pages[0] == pages[1]
+    assert "MAE 4.2" in pages[0] and "UserWarning: something worth keeping" in pages[0]
+    assert "it/s" not in pages[0]
+
+
+def test_scrub_html_needs_one_notebook(tmp_path):
+    with pytest.raises(SystemExit):
+        main(["scrub", str(tmp_path / "a.ipynb"), str(tmp_path / "b.ipynb"), "--html", "x.html"])
+
+
+def test_use_project_root_moves_from_notebooks_folder(tmp_path, monkeypatch, caplog):
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / "siamlib").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    with caplog.at_level("WARNING"):
+        use_project_root()
+    assert Path.cwd() == tmp_path.resolve()
+    assert "dvc repro" in caplog.text
+    # Already at the root, as under DVC: no move, no warning.
+    caplog.clear()
+    use_project_root()
+    assert Path.cwd() == tmp_path.resolve()
+    assert caplog.text == ""
+
+
+def test_project_root_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="dvc.yaml"):
+        project_root(tmp_path)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -87,9 +88,13 @@ def test_pipeline_writes_metrics(tiny_run):
             "SVR (dynamics+appearance)", "SVR (dynamics+appearance, smile type known)",
             "Per-frame CNN (mean of frame ages)"} <= set(methods)
     for values in methods.values():
-        assert values["mae"] >= 0
+        assert values["mae_low"] <= values["mae"] <= values["mae_high"]
         assert set(values["by_gender"]) <= {"female", "male"}
-        assert values["by_age_group"]
+        assert values["by_age_group"] and values["by_gender_age_group"]
+        assert 0 <= values["cs_5"] <= values["cs_10"] <= 1
+    for method, values in methods.items():
+        assert ("vs_SIAM" in values) == (method != "SIAM"), method
+    assert metrics["evaluation"]["reference"] == "SIAM"
     # The synthetic benchmark's ground truth scores SIAM's attention.
     scores = metrics["attention_faithfulness"]["SIAM"]
     for key in ("spatial_planted", "spatial_crows_feet", "temporal_correlation", "apex_share_ratio"):
@@ -155,6 +160,105 @@ def test_pipeline_second_repro_does_nothing(tiny_run):
     # data.dvc (the user's UvA-NEMO folder) is absent in a fresh clone, so ask about dvc.yaml only.
     status = run([sys.executable, "-m", "dvc", "status", "dvc.yaml"], repository, pipeline_env())
     assert "up to date" in status
+
+
+def test_pipeline_writes_report_page(tiny_run):
+    repository, _first, _second = tiny_run
+    reports = repository / "reports"
+    text = (reports / "README.md").read_text()
+    assert "synthetic benchmark" in text.splitlines()[0]
+    assert "## By gender × age group" in text and "Wilcoxon" in text
+    # Every figure and page the README links to exists.
+    links = re.findall(r"\]\(([^)]+)\)", text)
+    assert any(link.startswith("figures/") for link in links)
+    assert any(link.startswith("html/") for link in links)
+    for link in links:
+        assert (reports / link).is_file(), link
+    literature = pd.read_csv(reports / "literature.csv")
+    assert set(literature["dataset"]) == {"UvA-NEMO Smile Database", "synthetic benchmark, not UvA-NEMO"}
+    groups = pd.read_csv(reports / "tables" / "groups.csv")
+    assert {"age_group", "gender", "smile_type", "gender_age_group"} == set(groups["grouping"])
+    assert groups["few_subjects"].all()  # 8 subjects: every cell is small
+
+
+def test_plots_show_writes_a_page(tiny_run):
+    repository, _first, _second = tiny_run
+    run([sys.executable, "-m", "dvc", "plots", "show", "-o", "plots_page"], repository, pipeline_env())
+    page = (repository / "plots_page" / "index.html").read_text()
+    declared = []
+    for stage in yaml.safe_load((repository / "dvc.yaml").read_text())["stages"].values():
+        for entry in stage.get("plots", []):
+            declared.append(entry if isinstance(entry, str) else next(iter(entry)))
+    assert len(declared) >= 15
+    for name in declared:
+        assert Path(name).name in page, name
+
+
+def test_notebook_runs_from_the_notebooks_folder(tiny_run, monkeypatch):
+    # JupyterLab starts the kernel in notebooks/; with its defaults (the tiny profile) the
+    # report notebook runs there and rewrites the same page the pipeline wrote.
+    import nbclient
+    import nbformat
+
+    repository, _first, _second = tiny_run
+    readme = repository / "reports" / "README.md"
+    before = readme.read_bytes()
+    readme.unlink()
+    monkeypatch.setenv("PATH", pipeline_env()["PATH"])
+    notebook = nbformat.read(repository / "notebooks" / "11_report.ipynb", as_version=4)
+    nbclient.NotebookClient(notebook, kernel_name="python3", timeout=300,
+                            resources={"metadata": {"path": str(repository / "notebooks")}}).execute()
+    assert readme.read_bytes() == before
+
+
+def test_experiment_with_a_changed_parameter(tiny_run, tmp_path):
+    # `dvc exp run -S` reruns what the parameter reaches; `dvc exp show` lists the run and
+    # `dvc metrics diff` compares it with the committed one. Done in a copy, with its own git
+    # history, so the other tests keep the original.
+    repository, _first, _second = tiny_run
+    copy = tmp_path / "study"
+    shutil.copytree(repository, copy, symlinks=True)
+    env = pipeline_env()
+    for key, value in (("user.name", "Test"), ("user.email", "test@example.invalid")):
+        run(["git", "config", key, value], copy, env)
+    run(["git", "add", "-A"], copy, env)
+    run(["git", "commit", "-q", "-m", "tiny run"], copy, env)
+    before = json.loads((copy / "reports" / "metrics.json").read_text())
+
+    output = run([sys.executable, "-m", "dvc", "exp", "run", "-n", "ci90", "-S", "evaluation.confidence=0.9"],
+                 copy, env)
+    assert "Running stage 'evaluate'" in output
+    assert "Running stage 'train'" not in output  # nothing upstream of the evaluation reruns
+    after = json.loads((copy / "reports" / "metrics.json").read_text())
+    siam_before, siam_after = before["methods"]["SIAM"], after["methods"]["SIAM"]
+    assert siam_after["mae"] == siam_before["mae"]
+    assert siam_after["mae_high"] - siam_after["mae_low"] < siam_before["mae_high"] - siam_before["mae_low"]
+    assert after["evaluation"]["confidence"] == 0.9
+
+    shown = json.loads(run_stdout([sys.executable, "-m", "dvc", "exp", "show", "--json"], copy, env))
+    assert "ci90" in set(values_of(shown, "name"))
+    diff = json.loads(run_stdout([sys.executable, "-m", "dvc", "metrics", "diff", "--json"], copy, env))
+    changed = diff["reports/metrics.json"]
+    assert changed["methods.SIAM.mae_low"]["old"] < changed["methods.SIAM.mae_low"]["new"]
+    assert "methods.SIAM.mae" not in changed
+
+
+def run_stdout(command: list[str], cwd: Path, env: dict) -> str:
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return result.stdout
+
+
+def values_of(tree, key: str):
+    """Yield every value stored under ``key`` anywhere in nested lists and dicts."""
+    if isinstance(tree, dict):
+        for name, value in tree.items():
+            if name == key:
+                yield value
+            yield from values_of(value, key)
+    elif isinstance(tree, list):
+        for value in tree:
+            yield from values_of(value, key)
 
 
 def test_pipeline_rerun_reproduces_outputs(tiny_run):

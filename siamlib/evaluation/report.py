@@ -31,15 +31,19 @@ def build_metrics(
     summary: dict[str, dict[str, Any]],
     dataset_name: str,
     faithfulness: dict[str, dict[str, Any]] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Wrap per-method summaries with the dataset they were computed on.
 
     Args:
-        summary: Per-method MAE summaries (`siamlib.evaluation.metrics.summarise`).
+        summary: Per-method metrics (`siamlib.evaluation.summary.metrics_by_method`, or
+            `siamlib.evaluation.metrics.summarise`).
         dataset_name: Dataset name from params.yaml.
         faithfulness: Attention-faithfulness scores per method or variant
             (`siamlib.evaluation.faithfulness.summarise_faithfulness`); left out of the
             metrics when None or empty, as on datasets without planted ground truth.
+        settings: How intervals and tests were computed
+            (`siamlib.evaluation.summary.Evaluation.describe`), stored as ``evaluation``.
 
     Returns:
         The contents of reports/metrics.json.
@@ -49,6 +53,8 @@ def build_metrics(
         "dataset_label": dataset_label(dataset_name),
         "methods": summary,
     }
+    if settings:
+        metrics["evaluation"] = settings
     if faithfulness:
         metrics["attention_faithfulness"] = faithfulness
     return metrics
