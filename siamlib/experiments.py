@@ -167,7 +167,8 @@ def ablation_table(
 
     Returns:
         Columns variant, changes, MAE with its subject-bootstrap interval (MAE low, MAE
-        high), RMSE, Pearson r, SD across folds, videos, the comparison with the variant
+        high), RMSE, Pearson r, CS(5) and CS(10) (shares of videos within 5 and 10 years),
+        SD across folds, videos, the comparison with the variant
         `siam` on the same videos (siam − variant in years, negative when `siam` is better,
         and the Wilcoxon signed-rank p-value on per-subject errors, "p vs siam"; NaN for
         `siam` itself or when it did not run), the MAE per age group ("MAE <group>") and
@@ -177,7 +178,7 @@ def ablation_table(
     Raises:
         ValueError: If a variant in `summaries` has no predictions.
     """
-    result = evaluate(predictions, groups, settings, reference=REFERENCE_VARIANT, thresholds=())
+    result = evaluate(predictions, groups, settings, reference=REFERENCE_VARIANT)
     overall = result.overall.set_index("method")
     cells = result.groups
     rows = []
@@ -193,6 +194,8 @@ def ablation_table(
             "MAE high": values["mae_high"],
             "RMSE": values["rmse"],
             "Pearson r": values["pearson_r"],
+            "CS(5)": values["cs_5"],
+            "CS(10)": values["cs_10"],
             "SD across folds": values["mae_sd_folds"],
             "videos": int(values["videos"]),
             f"{REFERENCE_VARIANT} − variant": values["difference"],

@@ -63,6 +63,7 @@ def test_per_fold_and_cumulative():
     folds = result.per_fold[result.per_fold["method"] == "C"].set_index("fold")
     assert folds.loc[0, "mae"] == pytest.approx((2 * 9 + 6 * 1) / 8)  # subject 0 is in fold 0
     assert folds.loc[1, "mae"] == 1.0 and folds.loc[1, "videos"] == 8
+    assert folds.loc[0, "cs_5"] == pytest.approx(6 / 8) and folds.loc[0, "cs_10"] == 1.0
     cumulative = result.cumulative[result.cumulative["method"] == "B"].set_index("theta")
     assert list(cumulative.index) == list(range(16))
     assert cumulative.loc[2, "cs"] == 0.0 and cumulative.loc[3, "cs"] == 1.0

@@ -6,7 +6,7 @@
   of the per-fold MAE, CS(5) and CS(10), and the paired comparison with the reference
   method (SIAM): MAE difference with its interval, Wilcoxon p-value, Holm-adjusted p-value
   over the methods compared, and the rank-biserial effect size;
-- ``per_fold``: MAE, RMSE and Pearson r of each method in each test fold;
+- ``per_fold``: MAE, RMSE, Pearson r and CS(theta) of each method in each test fold;
 - ``groups``: the same per age group, gender, smile type and gender x age group, with the
   number of subjects and videos in each cell and ``few_subjects`` set below
   ``min_subjects`` subjects (10 by default). Per-group p-values are not
@@ -150,10 +150,10 @@ def evaluate(
         values = bootstrap_metrics(rows, settings, thresholds)
         fold_mae = {}
         for fold, fold_rows in rows.groupby("fold", sort=True):
-            fold_values = point_metrics(fold_rows)
+            fold_values = point_metrics(fold_rows, thresholds)
             fold_mae[fold] = fold_values["mae"]
             per_fold.append({"method": method, "fold": int(fold), **_counts(fold_rows),
-                             **{name: fold_values[name] for name in ("mae", "rmse", "pearson_r")}})
+                             **{name: fold_values[name] for name in ("mae", "rmse", "pearson_r", *cs_names)}})
         sd_folds = float(np.std(list(fold_mae.values()), ddof=1)) if len(fold_mae) > 1 else 0.0
         overall.append({
             "method": method, **_counts(rows),
