@@ -10,6 +10,9 @@ STAMP := $(VENV)/.installed
 # Stage commands in dvc.yaml call `python -m papermill`; they must find the
 # venv's python first on PATH.
 export PATH := $(BIN):$(PATH)
+# Notebooks run on the kernel named python3. Jupyter looks in JUPYTER_PATH first, so the
+# venv's kernel wins over a python3 kernel in the user's own Jupyter folders.
+export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 
 .PHONY: venv repro test lab clean-venv
 
@@ -31,11 +34,10 @@ repro: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests/test_pipeline.py tests
 
-# The kernel "python3" is this environment's Python, by absolute path, and JUPYTER_PATH puts
-# it before any python3 kernel in the user's own Jupyter folders.
+# The kernel python3 is installed into the venv with the absolute path of its Python.
 lab: $(STAMP)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (SIAM study, .venv)" >/dev/null
-	JUPYTER_PATH=$(CURDIR)/$(VENV)/share/jupyter $(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR)
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -57,11 +57,13 @@ def test_dvc_config_disables_analytics():
 
 def test_make_lab_uses_this_environment_as_kernel(tmp_path):
     # `make lab` installs the python3 kernel into the environment with an absolute path to
-    # its Python, and puts the environment's Jupyter folder first, before a python3 kernel
-    # in the user's own folder (here a decoy that runs /bin/false).
+    # its Python, and every make target puts the environment's Jupyter folder first, before
+    # a python3 kernel in the user's own folder (here a decoy that runs /bin/false).
     recipe = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert "ipykernel install --sys-prefix --name python3" in recipe
-    assert f"JUPYTER_PATH={ROOT}/.venv/share/jupyter" in recipe
+    database = subprocess.run(["make", "-n", "-p", "lab"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert f"JUPYTER_PATH := {ROOT}/.venv/share/jupyter" in database
+    assert "export JUPYTER_PATH" in (ROOT / "Makefile").read_text()
 
     prefix, home = tmp_path / "prefix", tmp_path / "home"
     decoy = home / ".local" / "share" / "jupyter" / "kernels" / "python3"
