@@ -88,7 +88,9 @@ def test_pipeline_writes_metrics(tiny_run):
             "SVR (dynamics+appearance)", "SVR (dynamics+appearance, smile type known)",
             "Per-frame CNN (mean of frame ages)"} <= set(methods)
     for values in methods.values():
-        assert values["mae_low"] <= values["mae"] <= values["mae_high"]
+        # A percentile interval need not contain the estimate, but nearly does here.
+        assert values["mae_low"] <= values["mae_high"]
+        assert values["mae_low"] - 1e-6 <= values["mae"] <= values["mae_high"] + 1e-6
         assert set(values["by_gender"]) <= {"female", "male"}
         assert values["by_age_group"] and values["by_gender_age_group"]
         assert 0 <= values["cs_5"] <= values["cs_10"] <= 1

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from siamlib.evaluation.statistics import (
     BootstrapSettings,
@@ -14,6 +15,7 @@ from siamlib.evaluation.statistics import (
     point_metrics,
     rank_biserial,
     resample_counts,
+    wilcoxon_p,
 )
 
 
@@ -167,3 +169,16 @@ def test_holm_known_values():
 def test_bootstrap_settings_are_checked(kwargs):
     with pytest.raises(ValueError):
         BootstrapSettings(**kwargs)
+
+
+def test_wilcoxon_p_small_tied_sample_is_exact():
+    # Four tied differences of one sign: no exact test can go below 2 / 2^4; the normal
+    # approximation (about 0.046) would call it significant.
+    assert wilcoxon_p(np.full(4, -2.0)) == pytest.approx(0.125)
+    # Without ties: the exact distribution.
+    assert wilcoxon_p(-np.arange(1.0, 7.0)) == pytest.approx(2 / 64)
+    # Large tied samples: the normal approximation with tie correction, z = (n(n + 1) / 4) / sqrt(V).
+    n = 40
+    variance = n * (n + 1) * (2 * n + 1) / 24 - (n**3 - n) / 48
+    expected = 2 * stats.norm.sf((n * (n + 1) / 4) / np.sqrt(variance))
+    assert wilcoxon_p(np.full(n, 1.5)) == pytest.approx(expected)

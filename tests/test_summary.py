@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import norm
 
 from siamlib.evaluation.metrics import parse_age_groups
 from siamlib.evaluation.statistics import BootstrapSettings
@@ -47,9 +46,9 @@ def test_overall_table_values_and_comparisons():
     # Every subject does better with SIAM than with B: SIAM - B is -2, effect -1, small p.
     assert overall.loc["B", "difference"] == pytest.approx(-2.0)
     assert overall.loc["B", "effect_size"] == -1.0
-    # Twelve tied differences: normal approximation with tie correction, rank sums 78 and 0,
-    # variance 12*13*25/24 - (12^3 - 12)/48 = 126.75, so z = 39 / sqrt(126.75).
-    assert overall.loc["B", "p_value"] == pytest.approx(2 * norm.sf(39 / np.sqrt(126.75)))
+    # Twelve tied differences of one sign: all 2^12 sign flips are enumerated, and only the
+    # two all-same-sign flips are as extreme, so p = 2 / 4096.
+    assert overall.loc["B", "p_value"] == pytest.approx(2 / 4096)
     assert overall.loc["B", "p_holm"] >= overall.loc["B", "p_value"]
     # C differs from SIAM on one subject only: not significant.
     assert overall.loc["C", "p_value"] == pytest.approx(1.0)

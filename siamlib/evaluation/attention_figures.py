@@ -270,8 +270,9 @@ def typical_videos(errors: pd.DataFrame, per_group: int = 1) -> list[str]:
         per_group: Videos picked per age group.
 
     Returns:
-        Video names, age groups in their order in ``errors`` (categorical order if it is
-        one), ties broken by video name.
+        Video names, one group after the other in the sorted order of ``age_group`` (the
+        category order for an ordered categorical, else string order), ties broken by
+        video name.
     """
     picked: list[str] = []
     for _group, rows in errors.groupby("age_group", sort=True, observed=True):

@@ -59,7 +59,9 @@ def mae_by_group(
     for offset, method in enumerate(methods):
         rows = cells[cells["method"] == method].set_index("group").reindex(groups)
         positions = np.arange(len(groups)) - 0.4 + width * (offset + 0.5)
-        errors = np.vstack([rows["mae"] - rows["mae_low"], rows["mae_high"] - rows["mae"]])
+        # A percentile interval need not contain the estimate (rounding alone can put a
+        # constant cell's estimate a few ulp outside), and matplotlib rejects negative bars.
+        errors = np.clip(np.vstack([rows["mae"] - rows["mae_low"], rows["mae_high"] - rows["mae"]]), 0.0, None)
         axes.bar(positions, rows["mae"], width, yerr=errors, color=colours[method], label=method,
                  error_kw={"elinewidth": 0.8, "capsize": 1.5})
     # Subjects per group under each tick label (the most any method predicted), since the

@@ -11,8 +11,8 @@ Each metric is computed from per-subject sums: videos, absolute and squared erro
 behind Pearson's r, and the videos within each error threshold. A resample is then one
 matrix product of resample counts with those sums, so thousands of resamples are cheap.
 
-Paired tests compare two methods on the subjects both predicted: per subject, the mean
-absolute error of each method over their common videos; then the Wilcoxon signed-rank test
+Paired tests compare two methods on the videos both predicted: per subject, the mean
+absolute error of each method over those videos; then the Wilcoxon signed-rank test
 on the per-subject differences (two-sided), with the matched-pairs rank-biserial correlation
 as the effect size. Differences are "first method minus second", so negative favours the
 first (the reports put SIAM first).
@@ -182,12 +182,6 @@ def bootstrap_metrics(
     }
 
 
-def subject_errors(table: pd.DataFrame) -> pd.Series:
-    """Return each subject's mean absolute error over their videos in ``table``."""
-    error = (table["predicted_age"] - table["age"]).abs()
-    return error.groupby(table["subject"].to_numpy(), sort=True).mean()
-
-
 def rank_biserial(differences: np.ndarray) -> float:
     """Return the matched-pairs rank-biserial correlation of paired differences.
 
@@ -224,9 +218,8 @@ def paired_comparison(
         ``second`` over the common videos, years; negative favours ``first``) with
         ``difference_low`` and ``difference_high`` from a paired subject bootstrap;
         ``p_value`` of the two-sided Wilcoxon signed-rank test on the per-subject
-        differences of mean absolute error, zero differences dropped (exact up to 50
-        non-zero differences without ties, else the normal approximation with tie
-        correction; 1.0 when every difference is zero, NaN with no common subject); and
+        differences of mean absolute error (see :func:`wilcoxon_p`; 1.0 when every
+        difference is zero, NaN with no common subject); and
         ``effect_size``, the rank-biserial correlation of those differences.
     """
     common = first.merge(second, on=["video", "subject", "age"], suffixes=("", "_second"))
@@ -249,13 +242,7 @@ def paired_comparison(
     if np.all(per_subject == 0):
         p_value = 1.0
     else:
-        nonzero = np.abs(per_subject[per_subject != 0])
-        # The exact null distribution serves small samples without ties. Otherwise the normal
-        # approximation with tie correction is used, because SciPy's default with ties (a
-        # permutation test) takes about a second per cell.
-        exact = nonzero.size <= 50 and np.unique(nonzero).size == nonzero.size
-        p_value = float(stats.wilcoxon(per_subject, zero_method="wilcox", alternative="two-sided",
-                                       method="exact" if exact else "approx").pvalue)
+        p_value = wilcoxon_p(per_subject)
     return {
         "subjects": int(len(values)),
         "videos": int(len(common)),
@@ -265,6 +252,27 @@ def paired_comparison(
         "p_value": p_value,
         "effect_size": rank_biserial(per_subject),
     }
+
+
+def wilcoxon_p(differences: np.ndarray) -> float:
+    """Return the two-sided Wilcoxon signed-rank p-value of paired differences.
+
+    Zero differences are dropped. Without ties and with at most 50 non-zero differences the
+    exact null distribution is used. With ties and at most 13 of them, every one of the
+    2^n sign flips is enumerated (SciPy's permutation method, exact while 2^n is below its
+    9999 resamples). Otherwise the normal approximation with tie correction is used, as it
+    is for large samples; it is too low in small samples with ties.
+    """
+    differences = np.asarray(differences, dtype=np.float64)
+    nonzero = np.abs(differences[differences != 0])
+    if np.unique(nonzero).size == nonzero.size:
+        method = "exact" if nonzero.size <= 50 else "approx"
+    elif nonzero.size <= 13:
+        method = stats.PermutationMethod()
+    else:
+        method = "approx"
+    result = stats.wilcoxon(differences, zero_method="wilcox", alternative="two-sided", method=method)
+    return float(result.pvalue)
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:

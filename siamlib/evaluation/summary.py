@@ -7,7 +7,8 @@
   method (SIAM): MAE difference with its interval, Wilcoxon p-value, Holm-adjusted p-value
   over the methods compared, and the rank-biserial effect size;
 - ``per_fold``: MAE, RMSE, Pearson r and CS(theta) of each method in each test fold;
-- ``groups``: the same per age group, gender, smile type and gender x age group, with the
+- ``groups``: MAE and RMSE with intervals and the paired comparison, per age group,
+  gender, smile type and gender x age group, with the
   number of subjects and videos in each cell and ``few_subjects`` set below
   ``min_subjects`` subjects (10 by default). Per-group p-values are not
   adjusted for the number of cells;
@@ -250,9 +251,11 @@ def metrics_by_method(evaluation: Evaluation) -> dict[str, dict[str, Any]]:
     return result
 
 
-def _round_tree(value: Any) -> Any:
+def _round_tree(value: Any, key: str = "") -> Any:
     if isinstance(value, dict):
-        return {key: _round_tree(item) for key, item in value.items()}
+        return {name: _round_tree(item, name) for name, item in value.items()}
+    if key in ("p_value", "p_holm") and value is not None and np.isfinite(value):
+        return float(f"{value:.3g}")  # three significant digits: 4 decimals would print 0.0
     return _rounded(value)
 
 
@@ -269,5 +272,6 @@ def write_tables(evaluation: Evaluation, folder: str | os.PathLike) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for attribute, name in TABLE_FILES.items():
         temporary = folder / (name + ".tmp")
-        getattr(evaluation, attribute).to_csv(temporary, index=False, float_format="%.4f")
+        # Six significant digits, so that small p-values do not print as 0.
+        getattr(evaluation, attribute).to_csv(temporary, index=False, float_format="%.6g")
         os.replace(temporary, folder / name)
