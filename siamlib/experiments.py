@@ -25,16 +25,11 @@ import pandas as pd
 
 from siamlib.baselines.base import FitContext, VideoSet
 from siamlib.baselines.handcrafted import HandcraftedSVR
-from siamlib.data.synthetic.ground_truth import (
-    AttentionTargets, has_ground_truth, load_attention_targets,
-)
-from siamlib.evaluation.faithfulness import score_videos
 from siamlib.evaluation.statistics import BootstrapSettings
 from siamlib.evaluation.summary import evaluate
 from siamlib.models.siam import SIAM, SIAMConfig
 from siamlib.training.config import TrainConfig
 from siamlib.training.cross_validation import subsample_training_subjects
-from siamlib.video.clips import load_sampled_indices
 
 VARIANT_SECTIONS: tuple[str, ...] = ("model", "train")
 ABLATION_SCORES: tuple[str, ...] = ("spatial_planted", "temporal_correlation", "apex_share_ratio")
@@ -107,40 +102,6 @@ def count_parameters(model_config: SIAMConfig) -> int:
     """Return the number of trainable parameters of a SIAM with this config."""
     model = SIAM(model_config)
     return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
-
-
-def attention_faithfulness(
-    dataset_root: str | os.PathLike[str],
-    index: pd.DataFrame,
-    mask: np.ndarray,
-    spatial: np.ndarray,
-    temporal: np.ndarray,
-    rows: np.ndarray | None = None,
-) -> tuple[pd.DataFrame, AttentionTargets] | None:
-    """Score attention against the planted ground truth of a synthetic dataset.
-
-    Args:
-        dataset_root: Folder of the dataset; scored only if it has `ground_truth/`.
-        index: The clip cache's table (`load_clip_cache`), with its track_path column.
-        mask: Bool (N, T), True on valid frames, in `index` order.
-        spatial: Spatial attention (N, T, h, w), in `index` order.
-        temporal: Temporal attention (N, T), in `index` order.
-        rows: Rows of `index` to score (e.g. the tested clips); None scores all.
-
-    Returns:
-        (one row of scores per video from `siamlib.evaluation.faithfulness.score_videos`, the
-        ground truth of those videos), or None when the dataset has no planted ground truth,
-        as UvA-NEMO.
-    """
-    if not has_ground_truth(dataset_root):
-        return None
-    rows = np.arange(len(index)) if rows is None else np.asarray(rows)
-    selected = index.iloc[rows]
-    videos = selected["video"].to_numpy().astype(str)
-    targets = load_attention_targets(dataset_root, videos, load_sampled_indices(selected))
-    scores = score_videos(spatial[rows], temporal[rows], mask[rows], targets.masks,
-                          targets.region_names, targets.informativeness, targets.apex, videos)
-    return scores, targets
 
 
 def write_variant_summary(path: str | os.PathLike[str], summary: Mapping[str, Any]) -> None:

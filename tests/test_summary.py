@@ -36,8 +36,12 @@ def make_predictions() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_overall_table_values_and_comparisons():
-    result = evaluate(make_predictions(), GROUPS, FAST)
+@pytest.fixture(scope="module")
+def result():
+    return evaluate(make_predictions(), GROUPS, FAST)
+
+
+def test_overall_table_values_and_comparisons(result):
     overall = result.overall.set_index("method")
     assert list(result.overall["method"]) == ["SIAM", "C", "B"]  # best MAE first
     assert overall.loc["SIAM", "mae"] == 1.0 and overall.loc["B", "mae"] == 3.0
@@ -57,8 +61,7 @@ def test_overall_table_values_and_comparisons():
     assert overall.loc["SIAM", "mae_low"] == overall.loc["SIAM", "mae_high"] == 1.0
 
 
-def test_per_fold_and_cumulative():
-    result = evaluate(make_predictions(), GROUPS, FAST)
+def test_per_fold_and_cumulative(result):
     folds = result.per_fold[result.per_fold["method"] == "C"].set_index("fold")
     assert folds.loc[0, "mae"] == pytest.approx((2 * 9 + 6 * 1) / 8)  # subject 0 is in fold 0
     assert folds.loc[1, "mae"] == 1.0 and folds.loc[1, "videos"] == 8
@@ -84,8 +87,7 @@ def test_group_cells_counts_order_and_small_marks():
     assert (b_cells["difference"] == -2.0).all() and (b_cells["p_value"] < 0.05).all()
 
 
-def test_metrics_file_part_is_json_and_names_groups():
-    result = evaluate(make_predictions(), GROUPS, FAST)
+def test_metrics_file_part_is_json_and_names_groups(result):
     methods = metrics_by_method(result)
     json.dumps(methods, allow_nan=False)  # undefined values are null, not NaN
     assert set(methods) == {"SIAM", "B", "C"}
@@ -107,8 +109,7 @@ def test_without_reference_the_comparisons_are_empty():
     assert all("vs_SIAM" not in values for values in metrics_by_method(result).values())
 
 
-def test_write_tables_round_trip(tmp_path):
-    result = evaluate(make_predictions(), GROUPS, FAST)
+def test_write_tables_round_trip(result, tmp_path):
     write_tables(result, tmp_path)
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(TABLE_FILES.values())
     groups = pd.read_csv(tmp_path / "groups.csv", dtype={"group": str})

@@ -78,7 +78,8 @@ class FrameCNN(Baseline):
         """Train on ``train`` with early stopping on held-out training subjects.
 
         The checkpoint goes to ``context.work_dir / "model.pt"``; a finished checkpoint of the
-        same run is loaded instead of trained again.
+        same run is loaded instead of trained again, and an interrupted run continues from its
+        resume state ``model.resume.pt`` (see ``siamlib.training.fold.train_fold``).
         """
         model_config, train_config = self.configs(context.settings, train.clips.shape[2])
         fraction = float(context.settings.get("validation_fraction", 0.0))

@@ -79,7 +79,8 @@ def run_cross_validation(
     For each fold, ``validation_fraction`` of the other folds' subjects (age-stratified, see
     ``siamlib.data.splits.validation_subjects``) are held out for early stopping and the rest
     are trained on. Fold ``k`` uses seed ``seed + k`` and the checkpoint
-    ``checkpoint_dir/fold_{k}.pt``, so a finished fold is loaded instead of trained again.
+    ``checkpoint_dir/fold_{k}.pt``, so a finished fold is loaded instead of trained again, and
+    an interrupted one continues after its last finished epoch (see :func:`train_fold`).
     With ``train_fraction`` below 1, only that share of the other folds' subjects
     (``subsample_training_subjects``, seed ``seed + k``) is split into training and
     validation subjects, and the other subjects are not used.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import pickle
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,13 @@ from tqdm import tqdm
 
 from siamlib.models.siam import SIAM, SIAMConfig
 from siamlib.training.augment import augment_batch
-from siamlib.training.checkpoint import load_checkpoint, save_checkpoint
+from siamlib.training.checkpoint import (
+    code_fingerprint,
+    data_fingerprint,
+    load_checkpoint,
+    resume_state_path,
+    save_checkpoint,
+)
 from siamlib.training.config import TrainConfig
 from siamlib.training.dataset import (
     ClipDataset,
@@ -32,7 +39,13 @@ from siamlib.training.dataset import (
     check_clip_arrays,
     check_rows,
 )
-from siamlib.training.reproducibility import resolve_device, seed_everything, torch_settings
+from siamlib.training.reproducibility import (
+    get_rng_state,
+    resolve_device,
+    seed_everything,
+    set_rng_state,
+    torch_settings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +54,12 @@ HISTORY_COLUMNS: tuple[str, ...] = ("epoch", "train_loss", "val_mae")
 # TrainConfig fields that change where and how fast a run goes but not what it learns: a
 # finished checkpoint is reused when only these differ.
 RUNTIME_FIELDS: tuple[str, ...] = ("device", "num_threads")
+
+# Exceptions from torch.load on a truncated, corrupt or foreign file, and from reading a
+# resume state with missing or invalid entries.
+UNREADABLE_STATE_ERRORS: tuple[type[Exception], ...] = (
+    OSError, EOFError, RuntimeError, pickle.UnpicklingError, ValueError, KeyError, TypeError,
+)
 
 
 def train_fold(
@@ -60,11 +79,20 @@ def train_fold(
     The run is seeded and, on CPU, exactly repeatable. After every epoch that lowers the
     validation MAE, the model is written to ``checkpoint_path`` with ``complete=False``. When
     training stops, the best state is written again with ``complete=True``. If a complete
-    checkpoint of the same run (same model config, training settings apart from device and
-    num_threads, seed and rows) already exists, it is loaded and nothing is trained. A setting
-    missing from an older checkpoint counts as its default. With no validation rows, every
-    epoch runs and the last state is kept. Augmentation and loss weights (see
-    :class:`TrainConfig`) apply to the training clips only.
+    checkpoint of the same run already exists, it is loaded and nothing is trained. Two runs
+    are the same if their model configs, training settings apart from device and num_threads,
+    seeds, rows, data (clips, masks and ages of the rows) and training code are the same (see
+    ``siamlib.training.checkpoint``). A setting missing from an older checkpoint counts as its
+    default. With no validation rows, every epoch runs and the last state is kept.
+    Augmentation and loss weights (see :class:`TrainConfig`) apply to the training clips only.
+
+    After every epoch, a resume state with the model, optimizer, random number generators,
+    history and best state is written next to the checkpoint (``fold_0.resume.pt`` for
+    ``fold_0.pt``). If training is interrupted, the next call with the same run continues
+    after the last finished epoch. On CPU the result is then identical to an uninterrupted
+    run. The resume state is deleted once the complete checkpoint is written. A resume state
+    of a different run, or one that cannot be read, is logged and ignored, and training starts
+    at epoch 1.
 
     Args:
         model_config: The architecture.
@@ -122,10 +150,15 @@ def train_fold(
         "seed": int(seed),
         "train_rows": train_rows.tolist(),
         "val_rows": val_rows.tolist(),
+        "data": data_fingerprint(clips, mask, ages, train_rows, val_rows),
+        "code": code_fingerprint(),
     }
     with torch_settings(device, train_config.num_threads):
         finished = _load_finished_run(checkpoint_path, run, device)
         if finished is not None:
+            # A run stopped between writing the complete checkpoint and deleting its resume
+            # state leaves the resume state behind.
+            resume_state_path(checkpoint_path).unlink(missing_ok=True)
             return finished
         return _train(
             model_config, train_config, clips, mask, ages, train_rows, val_rows,
@@ -217,6 +250,17 @@ def _learning_settings(train_config: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in train_config.items() if key not in RUNTIME_FIELDS}
 
 
+def _differing_fields(stored: dict[str, Any], run: dict[str, Any]) -> list[str]:
+    """Return the keys of ``run`` whose value in a stored checkpoint or resume state differs."""
+    # Each TrainConfig and SIAMConfig default reproduces the training and model from before
+    # that field existed, so a field missing from an older checkpoint is read as its default.
+    stored_config = {**asdict(TrainConfig()), **stored["train_config"]}
+    stored_model = {**asdict(SIAMConfig()), **stored["model_config"]}
+    stored = {**stored, "train_config": _learning_settings(stored_config),
+              "model_config": stored_model}
+    return [key for key in run if stored.get(key) != run[key]]
+
+
 def _load_finished_run(
     path: Path, run: dict[str, Any], device: torch.device
 ) -> tuple[SIAM, pd.DataFrame] | None:
@@ -225,15 +269,9 @@ def _load_finished_run(
         return None
     checkpoint = load_checkpoint(path)
     if not checkpoint.get("complete", False):
-        logger.info("checkpoint %s is from an unfinished run; training again", path)
+        logger.info("checkpoint %s is from an unfinished run; not reusing it", path)
         return None
-    # Each TrainConfig and SIAMConfig default reproduces the training and model from before
-    # that field existed, so a field missing from an older checkpoint is read as its default.
-    stored_config = {**asdict(TrainConfig()), **checkpoint["train_config"]}
-    stored_model = {**asdict(SIAMConfig()), **checkpoint["model_config"]}
-    stored = {**checkpoint, "train_config": _learning_settings(stored_config),
-              "model_config": stored_model}
-    differing = [key for key in run if stored.get(key) != run[key]]
+    differing = _differing_fields(checkpoint, run)
     if differing:
         logger.warning(
             "checkpoint %s was written for a different run (%s differ); training again and "
@@ -252,6 +290,91 @@ def _load_finished_run(
     return model, history
 
 
+def _build_training(
+    model_config: SIAMConfig,
+    train_config: TrainConfig,
+    clips: np.ndarray,
+    mask: np.ndarray,
+    ages: np.ndarray,
+    train_rows: np.ndarray,
+    age_mean: float,
+    age_std: float,
+    seed: int,
+    device: torch.device,
+) -> tuple[SIAM, torch.optim.Optimizer, torch.Generator, DataLoader]:
+    """Seed every generator and build the initial model, optimizer, generator and loader."""
+    seed_everything(seed)
+    model = SIAM(model_config, age_mean=age_mean, age_std=age_std).to(device)
+
+    optimizer_class = torch.optim.AdamW if train_config.optimizer == "adamw" else torch.optim.Adam
+    optimizer = optimizer_class(
+        model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
+    )
+    if train_config.reweight_age_groups:
+        weights = np.zeros(len(ages))
+        weights[train_rows] = age_group_weights(ages[train_rows], train_config.age_group_edges)
+        dataset = WeightedClipDataset(clips, mask, train_rows, ages, weights)
+    else:
+        dataset = ClipDataset(clips, mask, train_rows, ages)
+    # One generator drives the batch order, the flips and the augmentation, so a seeded run
+    # repeats exactly. An option that is off draws nothing from it.
+    generator = torch.Generator().manual_seed(seed)
+    loader = DataLoader(
+        dataset,
+        batch_size=train_config.batch_size,
+        shuffle=True,
+        generator=generator,
+        pin_memory=device.type == "cuda",
+    )
+    return model, optimizer, generator, loader
+
+
+def _load_resume_state(path: Path, run: dict[str, Any]) -> dict[str, Any] | None:
+    """Read the resume state of ``run``, or return None if it is missing, unreadable or foreign."""
+    if not path.exists():
+        return None
+    try:
+        state = load_checkpoint(path)
+        differing = _differing_fields(state, run)
+    except UNREADABLE_STATE_ERRORS as error:
+        logger.warning(
+            "resume state %s cannot be read (%s: %s); training from epoch 1",
+            path, type(error).__name__, error,
+        )
+        return None
+    if differing:
+        logger.info(
+            "resume state %s was written for a different run (%s differ); ignoring it and "
+            "training from epoch 1", path, ", ".join(differing),
+        )
+        return None
+    return state
+
+
+def _restore_training(
+    state: dict[str, Any],
+    model: SIAM,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    device: torch.device,
+) -> None:
+    """Load a resume state's model, optimizer and generator states and check its best state.
+
+    Raises:
+        One of ``UNREADABLE_STATE_ERRORS`` if the state does not fit the model or optimizer or
+        an entry is missing or invalid.
+    """
+    model.load_state_dict(state["model_state"])
+    optimizer.load_state_dict(state["optimizer_state"])
+    set_rng_state(state["rng_state"], generator, device)
+    # The best state is loaded only after the last epoch, so check now that it will fit.
+    best_state = state["best_state"]
+    if best_state is not None:
+        shapes = {key: value.shape for key, value in model.state_dict().items()}
+        if {key: value.shape for key, value in best_state.items()} != shapes:
+            raise ValueError("best_state does not match the model's state dict")
+
+
 def _train(
     model_config: SIAMConfig,
     train_config: TrainConfig,
@@ -265,34 +388,45 @@ def _train(
     device: torch.device,
     progress: bool,
 ) -> tuple[SIAM, pd.DataFrame]:
-    seed_everything(run["seed"])
+    """Train from epoch 1, or continue from a matching resume state; see :func:`train_fold`."""
     train_ages = ages[train_rows]
     age_mean = float(train_ages.mean())
     age_std = float(train_ages.std()) or 1.0
-    model = SIAM(model_config, age_mean=age_mean, age_std=age_std).to(device)
 
-    optimizer_class = torch.optim.AdamW if train_config.optimizer == "adamw" else torch.optim.Adam
-    optimizer = optimizer_class(
-        model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay
-    )
-    if train_config.reweight_age_groups:
-        weights = np.zeros(len(ages))
-        weights[train_rows] = age_group_weights(train_ages, train_config.age_group_edges)
-        dataset = WeightedClipDataset(clips, mask, train_rows, ages, weights)
-    else:
-        dataset = ClipDataset(clips, mask, train_rows, ages)
-    # One generator drives the batch order, the flips and the augmentation, so a seeded run
-    # repeats exactly. An option that is off draws nothing from it.
-    generator = torch.Generator().manual_seed(run["seed"])
-    loader = DataLoader(
-        dataset,
-        batch_size=train_config.batch_size,
-        shuffle=True,
-        generator=generator,
-        pin_memory=device.type == "cuda",
-    )
+    def build() -> tuple[SIAM, torch.optim.Optimizer, torch.Generator, DataLoader]:
+        return _build_training(
+            model_config, train_config, clips, mask, ages, train_rows, age_mean, age_std,
+            run["seed"], device,
+        )
 
+    model, optimizer, generator, loader = build()
     history: list[dict[str, float]] = []
+    best_mae, best_epoch, best_state = math.inf, 0, None
+    last_epoch, stopped = 0, False
+
+    resume_path = resume_state_path(checkpoint_path)
+    state = _load_resume_state(resume_path, run)
+    if state is not None:
+        try:
+            _restore_training(state, model, optimizer, generator, device)
+            history = [dict(row) for row in state["history"]]
+            best_mae, best_epoch = float(state["best_mae"]), int(state["best_epoch"])
+            best_state = state["best_state"]
+            last_epoch, stopped = int(state["epoch"]), bool(state["stopped"])
+        except UNREADABLE_STATE_ERRORS as error:
+            logger.warning(
+                "resume state %s cannot be restored (%s: %s); training from epoch 1",
+                resume_path, type(error).__name__, error,
+            )
+            model, optimizer, generator, loader = build()
+            history = []
+            best_mae, best_epoch, best_state = math.inf, 0, None
+            last_epoch, stopped = 0, False
+        else:
+            logger.info(
+                "%s: resuming from %s after epoch %d of %d", checkpoint_path.stem, resume_path,
+                last_epoch, train_config.epochs,
+            )
 
     def checkpoint(complete: bool, epoch: int, state: dict[str, torch.Tensor]) -> dict[str, Any]:
         return {
@@ -306,9 +440,29 @@ def _train(
             "age_std": age_std,
         }
 
-    best_mae, best_epoch, best_state = math.inf, 0, None
+    def resume_state(epoch: int) -> dict[str, Any]:
+        # Written at the very end of the epoch, after validation, so the global generator's
+        # state includes every draw of the epoch.
+        return {
+            **run,
+            "train_config": asdict(train_config),
+            "epoch": epoch,
+            "stopped": stopped,
+            "history": list(history),
+            "model_state": model.state_dict(),
+            "optimizer_state": optimizer.state_dict(),
+            "best_mae": best_mae,
+            "best_epoch": best_epoch,
+            "best_state": best_state,
+            "age_mean": age_mean,
+            "age_std": age_std,
+            "rng_state": get_rng_state(generator, device),
+        }
+
+    # A run that early stopping ended before the interruption has no epoch left to run.
+    first_epoch = train_config.epochs + 1 if stopped else last_epoch + 1
     epochs = tqdm(
-        range(1, train_config.epochs + 1),
+        range(first_epoch, train_config.epochs + 1),
         desc=f"SIAM {checkpoint_path.stem}",
         unit="epoch",
         disable=not progress,
@@ -330,6 +484,9 @@ def _train(
             }
             save_checkpoint(checkpoint(False, best_epoch, best_state), checkpoint_path)
         elif epoch - best_epoch >= train_config.patience:
+            stopped = True
+        save_checkpoint(resume_state(epoch), resume_path)
+        if stopped:
             logger.info(
                 "%s: early stop after epoch %d, no lower validation MAE for %d epochs",
                 checkpoint_path.stem, epoch, train_config.patience,
@@ -344,6 +501,7 @@ def _train(
     model.load_state_dict(best_state)
     model.eval()
     save_checkpoint(checkpoint(True, best_epoch, best_state), checkpoint_path)
+    resume_path.unlink(missing_ok=True)
     logger.info(
         "%s: best epoch %d of %d, validation MAE %.2f years; saved %s",
         checkpoint_path.stem, best_epoch, len(history), best_mae, checkpoint_path,

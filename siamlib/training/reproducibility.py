@@ -7,6 +7,7 @@ import logging
 import os
 import random
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,6 +20,65 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def get_rng_state(generator: torch.Generator, device: torch.device) -> dict[str, Any]:
+    """Capture ``generator`` and the global random number generators, for a resume state.
+
+    Every state is a CPU tensor or a plain number, so ``torch.load(weights_only=True)`` reads
+    it back. Keys: ``generator`` (``generator``), ``torch`` (PyTorch's global CPU generator),
+    ``cuda`` (a list with one tensor per GPU on a CUDA device, else empty), ``numpy_keys``,
+    ``numpy_position``, ``numpy_has_gauss``, ``numpy_cached_gaussian`` (NumPy's global
+    MT19937), ``python_version``, ``python_state``, ``python_gauss_next`` (``random``).
+    """
+    _, keys, position, has_gauss, cached_gaussian = np.random.get_state(legacy=True)
+    python_version, python_state, python_gauss_next = random.getstate()
+    return {
+        "generator": generator.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
+        "numpy_keys": torch.from_numpy(keys.astype(np.int64)),
+        "numpy_position": int(position),
+        "numpy_has_gauss": int(has_gauss),
+        "numpy_cached_gaussian": float(cached_gaussian),
+        "python_version": int(python_version),
+        "python_state": torch.tensor(python_state, dtype=torch.int64),
+        "python_gauss_next": python_gauss_next,
+    }
+
+
+def set_rng_state(state: dict[str, Any], generator: torch.Generator, device: torch.device) -> None:
+    """Restore ``generator`` and the global generators from :func:`get_rng_state`'s dict.
+
+    The CUDA states are restored only on a CUDA device with as many GPUs as when they were
+    captured, and are skipped otherwise. NOTE: capturing and restoring the CUDA states has not
+    been run on a GPU yet.
+
+    Raises:
+        KeyError: If a key is missing.
+        TypeError, ValueError, RuntimeError: If a state is invalid.
+    """
+    generator_state = state["generator"]
+    torch_state = state["torch"]
+    numpy_state = (
+        "MT19937",
+        state["numpy_keys"].numpy().astype(np.uint32),
+        int(state["numpy_position"]),
+        int(state["numpy_has_gauss"]),
+        float(state["numpy_cached_gaussian"]),
+    )
+    python_state = (
+        int(state["python_version"]),
+        tuple(int(value) for value in state["python_state"].tolist()),
+        state["python_gauss_next"],
+    )
+    cuda_states = state["cuda"]
+    generator.set_state(generator_state)
+    torch.set_rng_state(torch_state)
+    np.random.set_state(numpy_state)
+    random.setstate(python_state)
+    if device.type == "cuda" and cuda_states and len(cuda_states) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda_states)
 
 
 def resolve_device(device: str) -> torch.device:
