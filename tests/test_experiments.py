@@ -176,7 +176,8 @@ def test_ablation_table_rows_and_columns():
     assert table.loc[1, "p vs siam"] == pytest.approx(0.25)
     assert table.loc[1, "MAE low"] == table.loc[1, "MAE high"] == 4.0
     assert table.loc[0, "RMSE"] == 2.0
-    assert table.loc[1, "CS(5)"] == 1.0 and table.loc[1, "CS(10)"] == 1.0
+    assert table.loc[1, "CS(5)"] == 1.0
+    assert table.loc[1, "CS(10)"] == 1.0
     with pytest.raises(ValueError, match="no predictions"):
         ablation_table(predictions, {"missing": summaries["siam"]}, DEFAULT_AGE_GROUPS)
 

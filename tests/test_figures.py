@@ -64,7 +64,8 @@ def test_group_bars_show_intervals_and_mark_small_groups():
     labels = [text.get_text() for text in axes.get_xticklabels()]
     assert all("†" in label for label in labels)
     female = predictions[predictions["gender"] == "female"]
-    assert labels[0].startswith("female †") and f"{female['subject'].nunique()} subj." in labels[0]
+    assert labels[0].startswith("female †")
+    assert f"{female['subject'].nunique()} subj." in labels[0]
 
 
 def test_cumulative_score_draws_every_method():
@@ -112,7 +113,8 @@ def test_mean_attention_by_group_weights_each_clip_once():
     faces, maps, names, counts = attention_figures.mean_attention_by_group(
         clips, valid, spatial, ["a", "a", "b"], ["a", "b", "c"]
     )
-    assert names == ["a", "b"] and counts == [2, 1]  # "c" has no clip
+    assert names == ["a", "b"]
+    assert counts == [2, 1]  # "c" has no clip
     np.testing.assert_allclose(faces[0], 150.0)
     np.testing.assert_allclose(maps[0], 0.75)
     np.testing.assert_allclose(faces[1], 50.0)

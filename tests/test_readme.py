@@ -37,7 +37,8 @@ def result():
 def test_overall_frame_leaves_reference_comparison_blank(result):
     frame = overall_frame(result.overall, "SIAM").set_index("method")
     assert list(frame.index) == ["SIAM", "C", "B"]
-    assert frame.loc["SIAM", "p"] == "" and frame.loc["SIAM", "SIAM − method"] == ""
+    assert frame.loc["SIAM", "p"] == ""
+    assert frame.loc["SIAM", "SIAM − method"] == ""
     assert frame.loc["B", "SIAM − method"].startswith("-2.00")
     assert frame.loc["B", "MAE"] == "3.00 [3.00, 3.00]"
     assert frame.loc["B", "effect r"] == "-1.00"
@@ -87,7 +88,8 @@ def test_readme_has_tables_figures_and_warning(result):
                   "## By gender × age group", "## Compared with the literature", "## Ablation",
                   "## The paper's claims", "## Notebooks"):
         assert title in text
-    assert "### First claim" in text and "# Claims" not in text  # headings pushed down
+    assert "### First claim" in text
+    assert "# Claims" not in text  # headings pushed down
     assert "100 bootstrap resamples of subjects" in text
     assert "fewer than 4 subjects" in text
     assert "| 8-9 † |" in text

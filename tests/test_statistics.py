@@ -125,7 +125,8 @@ def test_wilcoxon_exact_p_and_effect_when_first_always_better():
     first = table({s: [1.0] for s in range(6)}, method="SIAM")
     second = table({s: [1.0 + s + 1] for s in range(6)}, method="B")
     result = paired_comparison(first, second, BootstrapSettings(500))
-    assert result["subjects"] == 6 and result["videos"] == 6
+    assert result["subjects"] == 6
+    assert result["videos"] == 6
     assert result["p_value"] == pytest.approx(2 / 64)
     assert result["effect_size"] == -1.0
     assert result["difference"] == pytest.approx(-3.5)
@@ -134,7 +135,7 @@ def test_wilcoxon_exact_p_and_effect_when_first_always_better():
 
 def test_paired_comparison_averages_each_subject_once():
     # Subject 0 has three videos and subject 1 one; per subject the differences are -1 and +1,
-    # so the test sees two differences of equal size and opposite sign.
+    # so the test gets two differences of equal size and opposite sign.
     first = table({0: [0.0, 0.0, 0.0], 1: [2.0]}, method="SIAM")
     second = table({0: [1.0, 1.0, 1.0], 1: [1.0]}, method="B")
     result = paired_comparison(first, second)
@@ -146,10 +147,13 @@ def test_paired_comparison_averages_each_subject_once():
 def test_paired_comparison_identical_and_disjoint():
     same = table({s: [float(s)] for s in range(5)})
     result = paired_comparison(same, same.assign(method="B"))
-    assert result["p_value"] == 1.0 and np.isnan(result["effect_size"]) and result["difference"] == 0.0
+    assert result["p_value"] == 1.0
+    assert np.isnan(result["effect_size"])
+    assert result["difference"] == 0.0
     disjoint = table({s: [1.0] for s in range(10, 13)}, method="B")
     result = paired_comparison(same, disjoint)
-    assert result["subjects"] == 0 and np.isnan(result["p_value"])
+    assert result["subjects"] == 0
+    assert np.isnan(result["p_value"])
 
 
 def test_rank_biserial_known_values():

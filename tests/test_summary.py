@@ -44,9 +44,11 @@ def result():
 def test_overall_table_values_and_comparisons(result):
     overall = result.overall.set_index("method")
     assert list(result.overall["method"]) == ["SIAM", "C", "B"]  # best MAE first
-    assert overall.loc["SIAM", "mae"] == 1.0 and overall.loc["B", "mae"] == 3.0
+    assert overall.loc["SIAM", "mae"] == 1.0
+    assert overall.loc["B", "mae"] == 3.0
     assert overall.loc["C", "mae"] == pytest.approx((2 * 9 + 22 * 1) / 24)
-    assert (overall["videos"] == 24).all() and (overall["subjects"] == 12).all()
+    assert (overall["videos"] == 24).all()
+    assert (overall["subjects"] == 12).all()
     # Every subject does better with SIAM than with B: SIAM - B is -2, effect -1, small p.
     assert overall.loc["B", "difference"] == pytest.approx(-2.0)
     assert overall.loc["B", "effect_size"] == -1.0
@@ -57,18 +59,22 @@ def test_overall_table_values_and_comparisons(result):
     # C differs from SIAM on one subject only: not significant.
     assert overall.loc["C", "p_value"] == pytest.approx(1.0)
     assert np.isnan(overall.loc["SIAM", "p_value"])
-    assert overall.loc["SIAM", "cs_5"] == 1.0 and overall.loc["B", "cs_5"] == 1.0
+    assert overall.loc["SIAM", "cs_5"] == 1.0
+    assert overall.loc["B", "cs_5"] == 1.0
     assert overall.loc["SIAM", "mae_low"] == overall.loc["SIAM", "mae_high"] == 1.0
 
 
 def test_per_fold_and_cumulative(result):
     folds = result.per_fold[result.per_fold["method"] == "C"].set_index("fold")
     assert folds.loc[0, "mae"] == pytest.approx((2 * 9 + 6 * 1) / 8)  # subject 0 is in fold 0
-    assert folds.loc[1, "mae"] == 1.0 and folds.loc[1, "videos"] == 8
-    assert folds.loc[0, "cs_5"] == pytest.approx(6 / 8) and folds.loc[0, "cs_10"] == 1.0
+    assert folds.loc[1, "mae"] == 1.0
+    assert folds.loc[1, "videos"] == 8
+    assert folds.loc[0, "cs_5"] == pytest.approx(6 / 8)
+    assert folds.loc[0, "cs_10"] == 1.0
     cumulative = result.cumulative[result.cumulative["method"] == "B"].set_index("theta")
     assert list(cumulative.index) == list(range(16))
-    assert cumulative.loc[2, "cs"] == 0.0 and cumulative.loc[3, "cs"] == 1.0
+    assert cumulative.loc[2, "cs"] == 0.0
+    assert cumulative.loc[3, "cs"] == 1.0
 
 
 def test_group_cells_counts_order_and_small_marks():
@@ -76,15 +82,18 @@ def test_group_cells_counts_order_and_small_marks():
     cells = result.groups[result.groups["method"] == "SIAM"]
     ages = cells[cells["grouping"] == "age_group"]
     assert list(ages["group"]) == ["8-9", "10-19", "20+"]  # age order, not string order
-    assert list(ages["subjects"]) == [3, 3, 6] and list(ages["videos"]) == [6, 6, 12]
+    assert list(ages["subjects"]) == [3, 3, 6]
+    assert list(ages["videos"]) == [6, 6, 12]
     assert list(ages["few_subjects"]) == [True, True, False]
     combined = cells[cells["grouping"] == "gender_age_group"]
     assert list(combined["group"]) == ["female 8-9", "female 20+", "male 10-19", "male 20+"]
     assert set(result.groups["grouping"]) == set(GROUPINGS)
     smiles = cells[cells["grouping"] == "smile_type"]
-    assert list(smiles["videos"]) == [12, 12] and list(smiles["subjects"]) == [12, 12]
+    assert list(smiles["videos"]) == [12, 12]
+    assert list(smiles["subjects"]) == [12, 12]
     b_cells = result.groups[(result.groups["method"] == "B") & (result.groups["grouping"] == "gender")]
-    assert (b_cells["difference"] == -2.0).all() and (b_cells["p_value"] < 0.05).all()
+    assert (b_cells["difference"] == -2.0).all()
+    assert (b_cells["p_value"] < 0.05).all()
 
 
 def test_metrics_file_part_is_json_and_names_groups(result):
