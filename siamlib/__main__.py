@@ -3,6 +3,8 @@
 Commands:
     predict: estimate the age in one video with a trained SIAM checkpoint and draw the
         model's spatial and temporal attention (see :mod:`siamlib.predict`).
+    train: train SIAM's fold checkpoints from the clip cache, as the ``train`` stage does, on
+        one process or on several under torchrun (see :mod:`siamlib.training.distributed`).
 
 Exit status: 0 on success, 1 when an input is unusable (the reason is one line on stderr) and
 2 for invalid command-line arguments.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,6 +77,51 @@ def build_parser() -> argparse.ArgumentParser:
         help="device to run the model on; auto uses CUDA when available (default: auto)",
     )
     predict.set_defaults(handler=run_predict)
+
+    train = commands.add_parser(
+        "train",
+        parents=[common],
+        help="train SIAM on the clip cache's folds, also under torchrun on several devices",
+        description=(
+            "Train one SIAM per fold on the clip cache with the seed, splits, model and train "
+            "sections of the params file, and write the fold checkpoints that the DVC stage "
+            "`train` writes. The stage reuses finished checkpoints, so training here and "
+            "running `dvc repro` afterwards skips the training in the stage. Under torchrun, "
+            "each process trains on its share of every batch (train.batch_size is the batch "
+            "over all processes), and process 0 writes the files and the log: "
+            "torchrun --nproc-per-node 4 -m siamlib train"
+        ),
+    )
+    train.add_argument(
+        "--params", type=Path, default=Path("params.yaml"),
+        help="the params file (default: params.yaml)",
+    )
+    train.add_argument(
+        "--profile", default=None,
+        help="merge profiles/PROFILE.yaml (beside the params file) over the params, e.g. paper",
+    )
+    train.add_argument(
+        "--clips", type=Path, default=Path("work/clips"),
+        help="the clip cache written by the preprocess stage (default: work/clips)",
+    )
+    train.add_argument(
+        "--annotations", type=Path, default=Path("work/annotations.csv"),
+        help="the annotations with each video's fold, written by the data stage "
+             "(default: work/annotations.csv)",
+    )
+    train.add_argument(
+        "--output", type=Path, default=Path("work/siam/checkpoints"),
+        help="folder of the fold checkpoints (default: work/siam/checkpoints, the stage's)",
+    )
+    train.add_argument(
+        "--folds", type=int, nargs="+", default=None,
+        help="test folds to train for (default: all); the others are trained on",
+    )
+    train.add_argument(
+        "--predictions", type=Path, default=None,
+        help="also write the test predictions of the trained folds to this CSV file",
+    )
+    train.set_defaults(handler=run_train)
     return parser
 
 
@@ -84,8 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     arguments = parser.parse_args(argv)
+    # Under torchrun, only process 0 logs progress; the others report warnings and errors.
+    is_main = os.environ.get("RANK", "0") == "0"
     logging.basicConfig(
-        level=logging.INFO if arguments.verbose else logging.WARNING,
+        level=logging.INFO if arguments.verbose and is_main else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
@@ -208,6 +258,84 @@ def run_predict(arguments: argparse.Namespace) -> None:
                 "with a writable path ending in .mp4"
             ) from None
         print(f"Attention video: {arguments.attention_video}")
+
+
+def run_train(arguments: argparse.Namespace) -> None:
+    """Run ``train``: read the params and the clip cache, train the folds, report their MAE.
+
+    Raises:
+        CommandError: If the params, the clip cache or the annotations cannot be used.
+    """
+    import numpy as np
+    import pandas as pd
+    from torch import distributed
+
+    from siamlib.evaluation.predictions import write_predictions
+    from siamlib.models.siam import SIAMConfig
+    from siamlib.params import load_params
+    from siamlib.training import TrainConfig, run_cross_validation
+    from siamlib.training.distributed import init_from_environment
+    from siamlib.video.clips import load_clip_cache
+
+    try:
+        params = load_params(arguments.params, arguments.profile)
+        model_section, train_section = params["model"], params["train"]
+        validation_fraction = params["splits"]["validation_fraction"]
+        seed = int(params["seed"])
+    except (FileNotFoundError, ValueError) as error:
+        raise CommandError(f"{error}. Pass --params (and --profile) that exist") from None
+    except (KeyError, TypeError) as error:
+        raise CommandError(
+            f"params file {arguments.params} lacks {error}: it needs seed, splits, model and "
+            "train sections as in the repository's params.yaml"
+        ) from None
+    try:
+        clips, mask, index = load_clip_cache(arguments.clips)
+    except (FileNotFoundError, ValueError) as error:
+        raise CommandError(f"{error}. Run `dvc repro preprocess` first") from None
+    try:
+        folds = pd.read_csv(arguments.annotations).set_index("video")["fold"]
+        index["fold"] = folds.loc[index["video"]].to_numpy()
+    except FileNotFoundError:
+        raise CommandError(
+            f"annotations {arguments.annotations} not found. Run `dvc repro data` first"
+        ) from None
+    except KeyError as error:
+        raise CommandError(
+            f"annotations {arguments.annotations} do not match the clip cache {arguments.clips} "
+            f"(missing {error}). Run `dvc repro preprocess` again"
+        ) from None
+    try:
+        model_config = SIAMConfig.from_dict({**model_section, "image_size": int(clips.shape[2])})
+        train_config = TrainConfig.from_dict(train_section)
+    except ValueError as error:
+        raise CommandError(f"invalid model or train section in {arguments.params}: {error}") from None
+
+    group = init_from_environment(train_config.device)
+    try:
+        predictions, _, _, _ = run_cross_validation(
+            model_config, train_config, clips, mask, index,
+            folds=index["fold"].to_numpy(),
+            validation_fraction=validation_fraction,
+            checkpoint_dir=arguments.output,
+            seed=seed,
+            progress=group.is_main,
+            test_folds=arguments.folds,
+        )
+    except ValueError as error:
+        raise CommandError(f"{error}") from None
+    finally:
+        if group.enabled:
+            distributed.destroy_process_group()
+    if not group.is_main:
+        return
+    errors = np.abs(predictions["predicted_age"] - predictions["age"])
+    for fold, fold_errors in errors.groupby(predictions["fold"]):
+        print(f"fold {fold}: test MAE {fold_errors.mean():.2f} years ({len(fold_errors)} videos)")
+    print(f"checkpoints: {arguments.output} ({group.world_size} process(es))")
+    if arguments.predictions is not None:
+        write_predictions(predictions, arguments.predictions)
+        print(f"predictions: {arguments.predictions}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,17 @@ def _check_value(owner: str, name: str, value: Any, annotation: Any) -> Any:
         options = typing.get_args(annotation)
         if value is None and type(None) in options:
             return None
-        (annotation,) = [option for option in options if option is not type(None)]
+        options = tuple(option for option in options if option is not type(None))
+        if len(options) > 1:
+            # e.g. bool | str for a setting that is true, false or "auto"
+            for option in options:
+                try:
+                    return _check_value(owner, name, value, option)
+                except ValueError:
+                    continue
+            names = " or ".join(getattr(option, "__name__", str(option)) for option in options)
+            raise ValueError(f"{where} must be a {names}, got {value!r}")
+        (annotation,) = options
         origin = typing.get_origin(annotation)
 
     if annotation is bool:

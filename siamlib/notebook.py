@@ -32,7 +32,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import yaml
 
 logger = logging.getLogger(__name__)
@@ -90,6 +89,10 @@ def scrub_notebook(path: str | os.PathLike) -> None:
     Raises:
         FileNotFoundError: If ``path`` does not exist.
     """
+    # Imported here: nbformat takes over a second to import, and every stage's notebook
+    # imports this module for use_project_root and every stage command for `params`.
+    import nbformat
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"executed notebook not found: {path}")
@@ -132,6 +135,7 @@ def render_html(notebook_path: str | os.PathLike, html_path: str | os.PathLike) 
     Raises:
         FileNotFoundError: If ``notebook_path`` does not exist.
     """
+    import nbformat
     from nbconvert import HTMLExporter
 
     notebook_path, html_path = Path(notebook_path), Path(html_path)

@@ -12,17 +12,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from siamlib.params import merge_params as merge
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def merge(base: dict, overrides: dict) -> dict:
-    merged = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def copy_repository(destination: Path) -> None:

@@ -400,7 +400,7 @@ def test_train_fold_reported_loss_unweighted(toy, tmp_path):
     assert weights_differ(weighted, plain)
 
 
-def reference_epoch(model, loader, optimizer, train_config, device, generator):
+def reference_epoch(model, loader, optimizer, train_config, device, generator, group=None):
     """The epoch loop as it was before the options existed: flips only, unweighted loss."""
     model.train()
     loss_fn = nn.L1Loss() if train_config.loss == "l1" else nn.MSELoss()

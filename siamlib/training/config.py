@@ -11,6 +11,7 @@ from siamlib.evaluation.metrics import DEFAULT_AGE_GROUPS
 LOSSES: tuple[str, ...] = ("l1", "mse")
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 
 
 @dataclass
@@ -42,6 +43,20 @@ class TrainConfig:
         spatial_augment: Apply one small random rotation, translation, scaling, brightness and
             contrast change to all frames of each training clip (see
             ``siamlib.training.augment``).
+        num_workers: DataLoader worker processes that read and batch the training clips; 0
+            reads them in the training process. The batches, and so the results, are the same
+            for every value.
+        precision: ``"auto"`` (bfloat16 autocast on CUDA, float32 on CPU), ``"fp32"`` or
+            ``"bf16"`` (bfloat16 autocast on any device; slow on CPUs without bfloat16
+            instructions). Autocast runs the convolutions and matrix products in bfloat16 and
+            keeps the weights, the loss and the optimiser in float32.
+        channels_last: Store the convolution weights and activations channels-last (NHWC),
+            which GPU convolution kernels prefer: ``"auto"`` (on CUDA only), True or False.
+        compile: Compile the model with ``torch.compile`` before training. The first epoch
+            then includes the compilation (tens of seconds); it needs a C++ compiler on CPU.
+
+    ``batch_size`` is the effective batch: with several processes under torchrun (see
+    ``siamlib.training.distributed``), each process computes its share of every batch.
 
     Every option that changes training defaults to the behaviour from before it existed, so a
     checkpoint written without a field is reused as if the field had its default (see
@@ -63,6 +78,10 @@ class TrainConfig:
     temporal_augment: bool = False
     temporal_min_fraction: float = 0.6
     spatial_augment: bool = False
+    num_workers: int = 0
+    precision: str = "auto"
+    channels_last: bool | str = "auto"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience"):
@@ -78,6 +97,20 @@ class TrainConfig:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
+        if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or (
+            self.num_workers < 0
+        ):
+            raise ValueError(
+                f"num_workers must be a non-negative integer, got {self.num_workers!r}"
+            )
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if not (self.channels_last == "auto" or isinstance(self.channels_last, bool)):
+            raise ValueError(
+                f'channels_last must be "auto", true or false, got {self.channels_last!r}'
+            )
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"compile must be true or false, got {self.compile!r}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(
                 f"num_threads must be a positive integer or None, got {self.num_threads!r}"

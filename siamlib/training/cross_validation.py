@@ -176,7 +176,8 @@ def run_cross_validation(
             checkpoint_dir / f"fold_{fold}.pt", fold_seed, progress,
         )
         fold_ages, fold_spatial, fold_temporal = predict(
-            model, clips, mask, test_rows, batch_size=train_config.batch_size
+            model, clips, mask, test_rows, batch_size=train_config.batch_size,
+            precision=train_config.precision,
         )
         predicted_age[test_rows] = fold_ages
         spatial_attention[test_rows] = fold_spatial

@@ -6,6 +6,7 @@ spatial attention map.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -19,6 +20,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 from torch.nn import functional as F
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -39,6 +41,16 @@ from siamlib.training.dataset import (
     check_clip_arrays,
     check_rows,
 )
+from siamlib.training.distributed import (
+    ProcessGroup,
+    all_reduce_sum,
+    barrier,
+    broadcast_buffers,
+    broadcast_float,
+    current_group,
+    process_device,
+    shard_rows,
+)
 from siamlib.training.reproducibility import (
     get_rng_state,
     resolve_device,
@@ -51,9 +63,16 @@ logger = logging.getLogger(__name__)
 
 HISTORY_COLUMNS: tuple[str, ...] = ("epoch", "train_loss", "val_mae")
 
+# The flips and the augmentation draw from a generator seeded with the run's seed plus this,
+# the batch order from one seeded with the seed itself.
+AUGMENTATION_SEED_OFFSET = 1_000_003
+
 # TrainConfig fields that change where and how fast a run goes but not what it learns: a
-# finished checkpoint is reused when only these differ.
-RUNTIME_FIELDS: tuple[str, ...] = ("device", "num_threads")
+# finished checkpoint is reused when only these differ. (channels_last and compile change the
+# order of floating-point operations, not the computation.)
+RUNTIME_FIELDS: tuple[str, ...] = (
+    "device", "num_threads", "num_workers", "channels_last", "compile",
+)
 
 # Exceptions from torch.load on a truncated, corrupt or foreign file, and from reading a
 # resume state with missing or invalid entries.
@@ -93,6 +112,10 @@ def train_fold(
     run. The resume state is deleted once the complete checkpoint is written. A resume state
     of a different run, or one that cannot be read, is logged and ignored, and training starts
     at epoch 1.
+
+    Under torchrun (see ``siamlib.training.distributed``), every process of the group calls
+    this with the same arguments; each computes its share of every batch, process 0 alone
+    writes the checkpoint and the resume state, and every process returns the same model.
 
     Args:
         model_config: The architecture.
@@ -143,7 +166,7 @@ def train_fold(
         raise ValueError(f"clips {empty[:10].tolist()} have no valid frame")
 
     checkpoint_path = Path(checkpoint_path)
-    device = resolve_device(train_config.device)
+    device = process_device(resolve_device(train_config.device))
     run = {
         "model_config": asdict(model_config),
         "train_config": _learning_settings(asdict(train_config)),
@@ -158,7 +181,8 @@ def train_fold(
         if finished is not None:
             # A run stopped between writing the complete checkpoint and deleting its resume
             # state leaves the resume state behind.
-            resume_state_path(checkpoint_path).unlink(missing_ok=True)
+            if current_group().is_main:
+                resume_state_path(checkpoint_path).unlink(missing_ok=True)
             return finished
         return _train(
             model_config, train_config, clips, mask, ages, train_rows, val_rows,
@@ -173,6 +197,7 @@ def predict(
     rows: np.ndarray,
     batch_size: int = 32,
     device: str | torch.device | None = None,
+    precision: str = "fp32",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Predict the age and attention maps of the clips ``rows`` in eval mode.
 
@@ -183,6 +208,8 @@ def predict(
         rows: Indices of the clips to predict, in output order.
         batch_size: Clips per forward pass.
         device: Device to run on; the model is moved there. None uses the model's device.
+        precision: ``"fp32"``, ``"bf16"`` (bfloat16 autocast) or ``"auto"`` (bfloat16 on
+            CUDA only), as ``TrainConfig.precision``.
 
     Returns:
         ages float64 (n,) in years, spatial attention float32 (n, T, h, w) and temporal
@@ -205,17 +232,50 @@ def predict(
     ages = [np.zeros(0)]
     spatial = [np.zeros((0, T, side, side), dtype=np.float32)]
     temporal = [np.zeros((0, T), dtype=np.float32)]
-    loader = DataLoader(ClipDataset(clips, mask, rows), batch_size=batch_size, shuffle=False)
+    loader = DataLoader(
+        ClipDataset(clips, mask, rows), batch_size=batch_size, shuffle=False,
+        pin_memory=device.type == "cuda",
+    )
+    dtype = autocast_dtype(precision, device)
     was_training = model.training
     model.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), _autocast(device, dtype):
         for frames, frame_mask, _ in loader:
-            output = model(frames.to(device), frame_mask.to(device))
+            output = model(
+                frames.to(device, non_blocking=True), frame_mask.to(device, non_blocking=True)
+            )
             ages.append(output.age.double().cpu().numpy())
             spatial.append(output.spatial_attention.float().cpu().numpy())
             temporal.append(output.temporal_attention.float().cpu().numpy())
     model.train(was_training)
     return np.concatenate(ages), np.concatenate(spatial), np.concatenate(temporal)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """Return the autocast dtype of ``TrainConfig.precision`` on ``device``, None for float32.
+
+    Raises:
+        ValueError: If ``precision`` is not "auto", "fp32" or "bf16".
+    """
+    if precision not in ("auto", "fp32", "bf16"):
+        raise ValueError(f'precision must be "auto", "fp32" or "bf16", got {precision!r}')
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
+    """Return an autocast context to ``dtype`` on ``device``, or a null context for None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def use_channels_last(channels_last: bool | str, device: torch.device) -> bool:
+    """Resolve ``TrainConfig.channels_last`` ("auto": on CUDA only) on ``device``."""
+    if channels_last == "auto":
+        return device.type == "cuda"
+    return bool(channels_last)
 
 
 def batch_loss(
@@ -305,6 +365,8 @@ def _build_training(
     """Seed every generator and build the initial model, optimizer, generator and loader."""
     seed_everything(seed)
     model = SIAM(model_config, age_mean=age_mean, age_std=age_std).to(device)
+    if use_channels_last(train_config.channels_last, device):
+        model = model.to(memory_format=torch.channels_last)
 
     optimizer_class = torch.optim.AdamW if train_config.optimizer == "adamw" else torch.optim.Adam
     optimizer = optimizer_class(
@@ -316,14 +378,19 @@ def _build_training(
         dataset = WeightedClipDataset(clips, mask, train_rows, ages, weights)
     else:
         dataset = ClipDataset(clips, mask, train_rows, ages)
-    # One generator drives the batch order, the flips and the augmentation, so a seeded run
-    # repeats exactly. An option that is off draws nothing from it.
-    generator = torch.Generator().manual_seed(seed)
+    # Two seeded generators make a run repeat exactly: the loader's draws the batch order,
+    # ``generator`` the flips and the augmentation (an option that is off draws nothing). The
+    # order has its own generator because loader workers fetch batches ahead, which would move
+    # the order's draws between the flips' draws. Items draw nothing, so workers change no
+    # batch. Under torchrun every process draws the same numbers and reads the same whole
+    # batches (see siamlib.training.distributed).
+    generator = torch.Generator().manual_seed(seed + AUGMENTATION_SEED_OFFSET)
     loader = DataLoader(
         dataset,
         batch_size=train_config.batch_size,
         shuffle=True,
-        generator=generator,
+        generator=torch.Generator().manual_seed(seed),
+        num_workers=train_config.num_workers,
         pin_memory=device.type == "cuda",
     )
     return model, optimizer, generator, loader
@@ -356,6 +423,7 @@ def _restore_training(
     model: SIAM,
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
+    loader: DataLoader,
     device: torch.device,
 ) -> None:
     """Load a resume state's model, optimizer and generator states and check its best state.
@@ -367,6 +435,7 @@ def _restore_training(
     model.load_state_dict(state["model_state"])
     optimizer.load_state_dict(state["optimizer_state"])
     set_rng_state(state["rng_state"], generator, device)
+    loader.generator.set_state(state["order_rng_state"])
     # The best state is loaded only after the last epoch, so check now that it will fit.
     best_state = state["best_state"]
     if best_state is not None:
@@ -399,6 +468,7 @@ def _train(
             run["seed"], device,
         )
 
+    group = current_group()
     model, optimizer, generator, loader = build()
     history: list[dict[str, float]] = []
     best_mae, best_epoch, best_state = math.inf, 0, None
@@ -408,7 +478,7 @@ def _train(
     state = _load_resume_state(resume_path, run)
     if state is not None:
         try:
-            _restore_training(state, model, optimizer, generator, device)
+            _restore_training(state, model, optimizer, generator, loader, device)
             history = [dict(row) for row in state["history"]]
             best_mae, best_epoch = float(state["best_mae"]), int(state["best_epoch"])
             best_state = state["best_state"]
@@ -457,7 +527,26 @@ def _train(
             "age_mean": age_mean,
             "age_std": age_std,
             "rng_state": get_rng_state(generator, device),
+            "order_rng_state": loader.generator.get_state(),
         }
+
+    def save(checkpoint: dict[str, Any], path: Path) -> None:
+        if group.is_main:
+            save_checkpoint(checkpoint, path)
+
+    # The module that computes the loss: DDP's wrapper averages the gradients over the
+    # processes; torch.compile's compiles the forward and backward passes. Checkpoints hold
+    # the plain module's state.
+    training_model: torch.nn.Module = model
+    if group.enabled:
+        training_model = DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            # Variants such as temporal_pooling "last" leave parameters without a gradient.
+            find_unused_parameters=True,
+        )
+    if train_config.compile:
+        training_model = torch.compile(training_model)
 
     # A run that early stopping ended before the interruption has no epoch left to run.
     first_epoch = train_config.epochs + 1 if stopped else last_epoch + 1
@@ -465,15 +554,23 @@ def _train(
         range(first_epoch, train_config.epochs + 1),
         desc=f"SIAM {checkpoint_path.stem}",
         unit="epoch",
-        disable=not progress,
+        disable=not (progress and group.is_main),
         leave=False,
     )
     for epoch in epochs:
-        train_loss = _train_epoch(model, loader, optimizer, train_config, device, generator)
+        train_loss = _train_epoch(
+            training_model, loader, optimizer, train_config, device, generator, group
+        )
+        # Every process validates the same model (process 0's BatchNorm statistics) and takes
+        # process 0's MAE, so all of them stop at the same epoch.
+        broadcast_buffers(model)
         val_mae = math.nan
         if len(val_rows):
-            predicted, _, _ = predict(model, clips, mask, val_rows, train_config.batch_size, device)
-            val_mae = float(np.abs(predicted - ages[val_rows]).mean())
+            predicted, _, _ = predict(
+                model, clips, mask, val_rows, train_config.batch_size, device,
+                train_config.precision,
+            )
+            val_mae = broadcast_float(float(np.abs(predicted - ages[val_rows]).mean()), device)
         history.append({"epoch": epoch, "train_loss": train_loss, "val_mae": val_mae})
         epochs.set_postfix(train_loss=f"{train_loss:.2f}", val_mae=f"{val_mae:.2f}")
 
@@ -482,10 +579,10 @@ def _train(
             best_state = {
                 key: value.detach().cpu().clone() for key, value in model.state_dict().items()
             }
-            save_checkpoint(checkpoint(False, best_epoch, best_state), checkpoint_path)
+            save(checkpoint(False, best_epoch, best_state), checkpoint_path)
         elif epoch - best_epoch >= train_config.patience:
             stopped = True
-        save_checkpoint(resume_state(epoch), resume_path)
+        save(resume_state(epoch), resume_path)
         if stopped:
             logger.info(
                 "%s: early stop after epoch %d, no lower validation MAE for %d epochs",
@@ -500,8 +597,11 @@ def _train(
         )
     model.load_state_dict(best_state)
     model.eval()
-    save_checkpoint(checkpoint(True, best_epoch, best_state), checkpoint_path)
-    resume_path.unlink(missing_ok=True)
+    save(checkpoint(True, best_epoch, best_state), checkpoint_path)
+    if group.is_main:
+        resume_path.unlink(missing_ok=True)
+    # No process goes on to read this fold's files before process 0 has written them.
+    barrier()
     logger.info(
         "%s: best epoch %d of %d, validation MAE %.2f years; saved %s",
         checkpoint_path.stem, best_epoch, len(history), best_mae, checkpoint_path,
@@ -510,43 +610,115 @@ def _train(
 
 
 def _train_epoch(
-    model: SIAM,
+    model: torch.nn.Module,
     loader: DataLoader,
     optimizer: torch.optim.Optimizer,
     train_config: TrainConfig,
     device: torch.device,
     generator: torch.Generator,
+    group: ProcessGroup | None = None,
 ) -> float:
     """Run one epoch of optimisation and return the unweighted mean loss per training clip.
 
     The batches are ``ClipDataset`` items, or ``WeightedClipDataset`` items with the loss
     weight last. Flips and augmentation draw from ``generator`` only where the config enables
-    them.
+    them. ``model`` may be wrapped by DDP or ``torch.compile``; in a group of several
+    processes (``group``), each one keeps its share of every batch after the flips and the
+    augmentation, and the mean loss is over the clips of all of them.
     """
+    group = group or ProcessGroup()
     model.train()
     temporal_min_fraction = (
         train_config.temporal_min_fraction if train_config.temporal_augment else None
     )
+    dtype = autocast_dtype(train_config.precision, device)
     total_loss, num_clips = 0.0, 0
     for frames, frame_mask, target, *rest in loader:
-        weight = rest[0].to(device) if rest else None
+        weight = rest[0] if rest else None
         if train_config.horizontal_flip:
             flip = torch.rand(len(frames), generator=generator) < 0.5  # (B,)
             frames[flip] = frames[flip].flip(-1)  # mirror along W, the same in every frame
         frames, frame_mask = augment_batch(
             frames, frame_mask, generator, temporal_min_fraction, train_config.spatial_augment
         )
-        frames, frame_mask, target = frames.to(device), frame_mask.to(device), target.to(device)
+        batch_clips = len(target)
+        if group.enabled:
+            frames, frame_mask, target, weight, counted = _shard_batch(
+                frames, frame_mask, target, weight, group
+            )
+        frames = frames.to(device, non_blocking=True)
+        frame_mask = frame_mask.to(device, non_blocking=True)
+        target = target.to(device, non_blocking=True)
+        weight = weight.to(device, non_blocking=True) if weight is not None else None
 
-        prediction = model(frames, frame_mask).age
+        with _autocast(device, dtype):
+            prediction = model(frames, frame_mask).age
+        prediction = prediction.float()
         assert prediction.shape == target.shape, (
             f"prediction shape {tuple(prediction.shape)} != target shape {tuple(target.shape)}"
         )
-        loss, unweighted_loss = batch_loss(prediction, target, train_config.loss, weight)
+        if group.enabled:
+            loss, loss_sum = _shard_loss(
+                prediction, target, weight, counted.to(device), batch_clips, train_config, group
+            )
+        else:
+            loss, unweighted_loss = batch_loss(prediction, target, train_config.loss, weight)
+            loss_sum = unweighted_loss.item() * batch_clips
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
-        total_loss += unweighted_loss.item() * len(target)
-        num_clips += len(target)
+        total_loss += loss_sum
+        num_clips += batch_clips
+    if group.enabled:
+        # Every process counted all clips of every batch but summed its share of the losses.
+        (total_loss,) = all_reduce_sum([total_loss], device)
     return total_loss / num_clips
+
+
+def _shard_batch(
+    frames: Tensor,
+    frame_mask: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    group: ProcessGroup,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Keep this process's share of a batch, with a loss weight per clip (1 without weights).
+
+    Returns the share's frames, mask, targets, weights and ``counted``, a bool (b,) that is
+    False on a stand-in clip: a process whose share is empty (a batch with fewer clips than
+    processes) keeps the batch's last clip with weight 0, because DDP needs every process to
+    run forward and backward, and the zero weight keeps the clip out of the gradient.
+    """
+    if weight is None:
+        weight = torch.ones(len(target))
+    keep = torch.from_numpy(shard_rows(len(target), group))
+    if len(keep) == 0:
+        last = torch.tensor([len(target) - 1])
+        return (frames[last], frame_mask[last], target[last], torch.zeros(1),
+                torch.zeros(1, dtype=torch.bool))
+    counted = torch.ones(len(keep), dtype=torch.bool)
+    return frames[keep], frame_mask[keep], target[keep], weight[keep], counted
+
+
+def _shard_loss(
+    prediction: Tensor,
+    target: Tensor,
+    weight: Tensor,
+    counted: Tensor,
+    batch_clips: int,
+    train_config: TrainConfig,
+    group: ProcessGroup,
+) -> tuple[Tensor, float]:
+    """Return a process's loss to minimise and its summed unweighted loss over its clips.
+
+    The loss is the weighted sum over this process's clips divided by the clips in the whole
+    batch and multiplied by the number of processes, so DDP's average of the processes'
+    gradients is the gradient of the batch's weighted mean loss. ``counted`` (b,) is False on
+    a stand-in clip (see :func:`_shard_batch`), which the summed loss leaves out.
+    """
+    loss_function = F.l1_loss if train_config.loss == "l1" else F.mse_loss
+    per_clip = loss_function(prediction, target, reduction="none")  # (b,)
+    loss = (per_clip * weight).sum() * (group.world_size / batch_clips)
+    loss_sum = float(per_clip.detach()[counted].sum().item())
+    return loss, loss_sum
