@@ -8,6 +8,9 @@ shift every frame), encodes it as H.264 with PyAV, and times, in one run on this
     decode_rgb   every frame decoded and converted to an RGB array (what reading a video means)
     preprocess   `extract_clip` with dlib's tracker: decode, detect and track 68 landmarks,
                  align, decode again and warp the sampled frames; once per `detect_every`
+    predict      `siamlib.predict.predict_video`, the latency of one video: its preprocessing
+                 (detect_every 5) and the default SIAM of params.yaml (untrained weights; the
+                 time does not depend on them), on one core
 
 Each step runs `--repeats` times and the fastest time counts. Ratios to decode_rgb are
 printed as a Markdown table; timings drift between machines and runs, ratios less so.
@@ -29,7 +32,10 @@ import av
 import cv2
 import numpy as np
 import skimage.data
+import torch
 
+from siamlib.models.siam import SIAM, SIAMConfig
+from siamlib.predict import predict_video
 from siamlib.video.decode import VideoReader, write_video
 from siamlib.video.dlib_tracker import TrackerSettings
 from siamlib.video.extract import PreprocessSettings, extract_clip
@@ -82,6 +88,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per step (default 3)")
     arguments = parser.parse_args()
     cv2.setNumThreads(1)  # one core per video, as in the preprocessing workers
+    torch.set_num_threads(1)
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "clip_1080p50.mp4"
@@ -98,6 +105,10 @@ def main() -> None:
             timings[f"preprocess, detect_every={detect_every}"] = fastest(
                 lambda: extract_clip(path, settings), arguments.repeats)
             faces[detect_every] = extract_clip(path, settings).quality["face_fraction"]
+        model = SIAM(SIAMConfig(image_size=settings.image_size), age_mean=30.0, age_std=10.0)
+        predict_video(path, model.eval(), settings)  # warm-up, outside the timing
+        timings["predict (preprocess + SIAM), detect_every=5"] = fastest(
+            lambda: predict_video(path, model, settings), arguments.repeats)
 
     print(f"{num_frames} frames of {WIDTH}x{HEIGHT} at {FPS:g} fps, H.264; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "

@@ -1,6 +1,6 @@
 """Reading params.yaml with a profile's overrides, for scripts and commands outside DVC.
 
-A profile (``profiles/NAME.yaml``) holds overrides of params.yaml, merged key by key: a
+A profile (``profiles/NAME.yaml``) contains overrides of params.yaml, merged key by key: a
 mapping in the profile updates the mapping of the same key, any other value replaces it.
 DVC itself reads params.yaml alone; to run the pipeline on a profile, copy its values into
 params.yaml (README, "Profiles").

@@ -16,6 +16,7 @@ import torch
 import yaml
 from torch import nn
 
+import siamlib.training.fold as fold_module
 from siamlib.__main__ import main
 from siamlib.params import load_params, merge_params
 from siamlib.training.checkpoint import load_checkpoint
@@ -199,7 +200,7 @@ def _arguments(study: Path, name: str) -> list[str]:
             "--predictions", str(study / f"{name}.csv")]
 
 
-def test_two_processes_agree_with_one(study, capsys):
+def test_two_processes_agree_with_one(study, capsys, monkeypatch):
     assert main(_arguments(study, "one")) == 0
     capsys.readouterr()
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -229,3 +230,12 @@ def test_two_processes_agree_with_one(study, capsys):
         assert double["complete"]
         assert double["train_rows"] == single["train_rows"]
         assert len(double["history"]) == len(single["history"])
+
+    # The checkpoints are the ones the train stage reuses: one process loads them, trains
+    # nothing and predicts what process 0 predicted.
+    def no_training(*_arguments):
+        raise AssertionError("a finished fold was trained again")
+
+    monkeypatch.setattr(fold_module, "_train_epoch", no_training)
+    assert main(_arguments(study, "two")[:-1] + [str(study / "reloaded.csv")]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(study / "reloaded.csv"), two)
