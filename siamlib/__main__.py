@@ -274,7 +274,12 @@ def run_train(arguments: argparse.Namespace) -> None:
     from siamlib.models.siam import SIAMConfig
     from siamlib.params import load_params
     from siamlib.training import TrainConfig, run_cross_validation
-    from siamlib.training.distributed import init_from_environment
+    from siamlib.training.distributed import (
+        init_from_environment,
+        process_device,
+        spread_across_processes,
+    )
+    from siamlib.training.reproducibility import resolve_device
     from siamlib.video.clips import load_clip_cache
 
     try:
@@ -322,6 +327,9 @@ def run_train(arguments: argparse.Namespace) -> None:
             progress=group.is_main,
             test_folds=arguments.folds,
         )
+        # Every process ends with the same models, so their predictions must agree.
+        device = process_device(resolve_device(train_config.device))
+        spread = spread_across_processes(predictions["predicted_age"].to_numpy(), device)
     except ValueError as error:
         raise CommandError(f"{error}") from None
     finally:
@@ -329,6 +337,9 @@ def run_train(arguments: argparse.Namespace) -> None:
             distributed.destroy_process_group()
     if not group.is_main:
         return
+    if group.enabled:
+        print(f"the {group.world_size} processes' test predictions differ by at most "
+              f"{spread:.3g} years")
     errors = np.abs(predictions["predicted_age"] - predictions["age"])
     for fold, fold_errors in errors.groupby(predictions["fold"]):
         print(f"fold {fold}: test MAE {fold_errors.mean():.2f} years ({len(fold_errors)} videos)")

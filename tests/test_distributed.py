@@ -22,11 +22,13 @@ from siamlib.params import load_params, merge_params
 from siamlib.training.checkpoint import load_checkpoint
 from siamlib.training.config import TrainConfig
 from siamlib.training.distributed import ProcessGroup, init_from_environment, shard_rows
+from siamlib.models.siam import SIAM
 from siamlib.training.fold import (
     _shard_batch,
     _shard_loss,
     autocast_dtype,
     batch_loss,
+    predict,
     train_fold,
     use_channels_last,
 )
@@ -161,6 +163,21 @@ def test_bf16_and_channels_last_train_on_cpu(toy, tmp_path):  # noqa: F811
     assert all(parameter.dtype == torch.float32 for parameter in model.parameters())
 
 
+def test_bf16_predictions_keep_float32_ages(toy):  # noqa: F811
+    """Autocast covers the network, but the head returns float32 ages, not 0.25-year steps."""
+    clips, mask, _ = toy
+    torch.manual_seed(0)
+    model = SIAM(MODEL_CONFIG, age_mean=38.0, age_std=12.0).eval()
+    with torch.no_grad():
+        for parameter in model.head.parameters():
+            parameter.normal_(0.0, 0.3)
+    rows = np.arange(8)
+    fp32, _, _ = predict(model, clips, mask, rows, precision="fp32")
+    bf16, _, _ = predict(model, clips, mask, rows, precision="bf16")
+    assert np.abs(bf16 - fp32).max() < 0.05
+    assert (bf16 * 4 % 1 != 0).any()
+
+
 # End to end: torchrun with two gloo processes against one process.
 
 
@@ -213,6 +230,8 @@ def test_two_processes_agree_with_one(study, capsys, monkeypatch):
     # Process 0 alone reports.
     assert result.stdout.count("fold 0: test MAE") == 1
     assert "(2 process(es))" in result.stdout
+    # Both processes end with the same models: process 0's BatchNorm statistics everywhere.
+    assert "test predictions differ by at most 0 years" in result.stdout
 
     one = pd.read_csv(study / "one.csv")
     two = pd.read_csv(study / "two.csv")

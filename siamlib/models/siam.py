@@ -418,12 +418,12 @@ class SIAM(nn.Module):
 
         if self.lstm is None:
             # temporal_model "none": an age per valid frame, averaged over the clip's frames.
-            frame_age = self.head(self.dropout(x)).squeeze(1)  # (N,)
-            ages = frame_age.new_zeros(B, T)  # (B, T)
-            ages[mask] = frame_age
-            weights = mask.to(ages.dtype) / lengths.unsqueeze(1).to(ages.dtype)  # (B, T)
-            age = (ages * weights).sum(dim=1)  # (B,)
-            age = self.age_mean + self.age_std * age
+            with torch.autocast(x.device.type, enabled=False):
+                frame_age = self._regress(x)  # (N,), years
+                ages = frame_age.new_zeros(B, T)  # (B, T)
+                ages[mask] = frame_age
+                weights = mask.to(ages.dtype) / lengths.unsqueeze(1).to(ages.dtype)  # (B, T)
+                age = (ages * weights).sum(dim=1)  # (B,)
             return SIAMOutput(age, spatial_attention, weights)
 
         # LSTM over frames and temporal attention over the valid frames.
@@ -434,10 +434,19 @@ class SIAM(nn.Module):
             states = self._lstm_states(features, mask, lengths)  # (B, T, D_s)
             pooled, temporal_attention = self.temporal_pooling(states, mask)  # (B, D_s), (B, T)
 
-        # Regression head in years.
-        age = self.head(self.dropout(pooled)).squeeze(1)  # (B,)
-        age = self.age_mean + self.age_std * age
+        with torch.autocast(pooled.device.type, enabled=False):
+            age = self._regress(pooled)  # (B,)
         return SIAMOutput(age, spatial_attention, temporal_attention)
+
+    def _regress(self, features: Tensor) -> Tensor:
+        """Map features (n, F) to ages in years (n,) with dropout and the regression head.
+
+        The head runs in float32 even under bfloat16 autocast: bfloat16 keeps 8 bits of
+        mantissa, which would round ages near 40 to steps of 0.25 years. Callers disable
+        autocast around it.
+        """
+        age = self.head(self.dropout(features.float())).squeeze(1)
+        return self.age_mean + self.age_std * age
 
     def _lstm_states(self, features: Tensor, mask: Tensor, lengths: Tensor) -> Tensor:
         """Run the LSTM over each clip's valid frames of features (B, T, F) in time order.

@@ -17,15 +17,19 @@ data, so its batches differ from a single process's and the two runs would not a
 
 What still differs from one process:
 - BatchNorm normalises with each process's share of the batch (its own valid frames), not with
-  the whole batch; its running statistics are those of process 0, broadcast to all after every
+  the whole batch. Its running statistics are those of process 0, broadcast to all after every
   epoch.
-- Dropout masks come from each process's own generator.
+- Dropout masks come from each process's own generator, seeded with the run's seed plus a
+  stride times the process's rank.
 - The gradient is summed in a different order.
 So the runs agree within a tolerance, not bit for bit (``tests/test_distributed.py`` measures
 it on the CPU with two gloo processes).
 
-Process 0 alone writes checkpoints and resume states and shows progress; the others wait for
-it at a barrier where a file must exist before they go on.
+Process 0 alone reads and writes checkpoints and resume states, and shows progress. What it
+reads it broadcasts (:func:`read_on_main`), so every process makes the same decision (a
+finished fold, the epoch to resume after) even when the others cannot see its files, as on
+several machines without a shared file system. A resume state keeps every process's random
+number generators (:func:`gather_on_main`).
 """
 
 from __future__ import annotations
@@ -33,13 +37,21 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from torch import distributed as dist
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Process r > 0 reseeds PyTorch's global generator, which draws the dropout masks, with the
+# run's seed plus this times r, so that the processes draw independent masks.
+DROPOUT_SEED_STRIDE = 7919
 
 
 @dataclass(frozen=True)
@@ -157,6 +169,48 @@ def broadcast_buffers(module: torch.nn.Module) -> None:
         return
     for buffer in module.buffers():
         dist.broadcast(buffer.data, src=0)
+
+
+def read_on_main(read: Callable[[], T]) -> T:
+    """Call ``read`` on process 0 and return its result on every process.
+
+    The result is pickled and broadcast (``torch.distributed.broadcast_object_list``), so it
+    may hold tensors, which arrive on the CPU as they left. For a group of one, ``read`` is
+    called and nothing is sent.
+    """
+    group = current_group()
+    if not group.enabled:
+        return read()
+    box = [read() if group.is_main else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather_on_main(value: Any) -> list[Any] | None:
+    """Return the ``value`` of every process, in rank order, on process 0 and None elsewhere.
+
+    Every process of the group must call this. For a group of one it returns ``[value]``.
+    """
+    group = current_group()
+    if not group.enabled:
+        return [value]
+    values: list[Any] | None = [None] * group.world_size if group.is_main else None
+    dist.gather_object(value, values, dst=0)
+    return values
+
+
+def spread_across_processes(values: np.ndarray, device: torch.device) -> float:
+    """Return the largest difference between processes of ``values`` (same shape on each).
+
+    0 for a group of one. Every process of the group must call this.
+    """
+    if not current_group().enabled:
+        return 0.0
+    highest = torch.tensor(np.array(values, dtype=np.float64), device=device)
+    lowest = highest.clone()
+    dist.all_reduce(highest, op=dist.ReduceOp.MAX)
+    dist.all_reduce(lowest, op=dist.ReduceOp.MIN)
+    return float((highest - lowest).max().item()) if highest.numel() else 0.0
 
 
 def barrier() -> None:

@@ -42,13 +42,16 @@ from siamlib.training.dataset import (
     check_rows,
 )
 from siamlib.training.distributed import (
+    DROPOUT_SEED_STRIDE,
     ProcessGroup,
     all_reduce_sum,
     barrier,
     broadcast_buffers,
     broadcast_float,
     current_group,
+    gather_on_main,
     process_device,
+    read_on_main,
     shard_rows,
 )
 from siamlib.training.reproducibility import (
@@ -114,8 +117,8 @@ def train_fold(
     at epoch 1.
 
     Under torchrun (see ``siamlib.training.distributed``), every process of the group calls
-    this with the same arguments; each computes its share of every batch, process 0 alone
-    writes the checkpoint and the resume state, and every process returns the same model.
+    this with the same arguments and computes its share of every batch. Process 0 alone reads
+    and writes the checkpoint and the resume state. Every process returns the same model.
 
     Args:
         model_config: The architecture.
@@ -175,6 +178,8 @@ def train_fold(
         "val_rows": val_rows.tolist(),
         "data": data_fingerprint(clips, mask, ages, train_rows, val_rows),
         "code": code_fingerprint(),
+        # "auto" is bfloat16 on CUDA and float32 on CPU, which train differently.
+        "precision": "fp32" if autocast_dtype(train_config.precision, device) is None else "bf16",
     }
     with torch_settings(device, train_config.num_threads):
         finished = _load_finished_run(checkpoint_path, run, device)
@@ -324,10 +329,13 @@ def _differing_fields(stored: dict[str, Any], run: dict[str, Any]) -> list[str]:
 def _load_finished_run(
     path: Path, run: dict[str, Any], device: torch.device
 ) -> tuple[SIAM, pd.DataFrame] | None:
-    """Load the model and history of a complete checkpoint of ``run``, or return None."""
-    if not path.exists():
+    """Load the model and history of a complete checkpoint of ``run``, or return None.
+
+    Process 0 reads the file and sends it to the others (see ``read_on_main``).
+    """
+    checkpoint = read_on_main(lambda: load_checkpoint(path) if path.exists() else None)
+    if checkpoint is None:
         return None
-    checkpoint = load_checkpoint(path)
     if not checkpoint.get("complete", False):
         logger.info("checkpoint %s is from an unfinished run; not reusing it", path)
         return None
@@ -365,6 +373,10 @@ def _build_training(
     """Seed every generator and build the initial model, optimizer, generator and loader."""
     seed_everything(seed)
     model = SIAM(model_config, age_mean=age_mean, age_std=age_std).to(device)
+    group = current_group()
+    if group.rank > 0:
+        # Same initial weights on every process, then independent dropout masks.
+        torch.manual_seed(seed + DROPOUT_SEED_STRIDE * group.rank)
     if use_channels_last(train_config.channels_last, device):
         model = model.to(memory_format=torch.channels_last)
 
@@ -397,7 +409,14 @@ def _build_training(
 
 
 def _load_resume_state(path: Path, run: dict[str, Any]) -> dict[str, Any] | None:
-    """Read the resume state of ``run``, or return None if it is missing, unreadable or foreign."""
+    """Read the resume state of ``run``, or return None if it is missing, unreadable or foreign.
+
+    Process 0 reads the file and sends the result to the others (see ``read_on_main``).
+    """
+    return read_on_main(lambda: _read_resume_state(path, run))
+
+
+def _read_resume_state(path: Path, run: dict[str, Any]) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
@@ -434,7 +453,14 @@ def _restore_training(
     """
     model.load_state_dict(state["model_state"])
     optimizer.load_state_dict(state["optimizer_state"])
-    set_rng_state(state["rng_state"], generator, device)
+    process_states = state.get("process_rng_states")
+    group = current_group()
+    if group.enabled and process_states is not None and len(process_states) == group.world_size:
+        set_rng_state(process_states[group.rank], generator, device)
+    else:
+        # Written by a different number of processes: every process continues from process
+        # 0's generators, so the run goes on but does not repeat an uninterrupted one exactly.
+        set_rng_state(state["rng_state"], generator, device)
     loader.generator.set_state(state["order_rng_state"])
     # The best state is loaded only after the last epoch, so check now that it will fit.
     best_state = state["best_state"]
@@ -512,7 +538,10 @@ def _train(
 
     def resume_state(epoch: int) -> dict[str, Any]:
         # Written at the very end of the epoch, after validation, so the global generator's
-        # state includes every draw of the epoch.
+        # state includes every draw of the epoch. Every process calls this, because the
+        # generators of all of them are gathered.
+        rng_state = get_rng_state(generator, device)
+        process_rng_states = gather_on_main(rng_state) if group.enabled else None
         return {
             **run,
             "train_config": asdict(train_config),
@@ -526,7 +555,8 @@ def _train(
             "best_state": best_state,
             "age_mean": age_mean,
             "age_std": age_std,
-            "rng_state": get_rng_state(generator, device),
+            "rng_state": rng_state,
+            "process_rng_states": process_rng_states,
             "order_rng_state": loader.generator.get_state(),
         }
 
@@ -539,11 +569,10 @@ def _train(
     # the plain module's state.
     training_model: torch.nn.Module = model
     if group.enabled:
+        # Every parameter of every model variant gets a gradient in every step, so DDP need
+        # not search the graph for unused ones (find_unused_parameters is off by default).
         training_model = DistributedDataParallel(
-            model,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            # Variants such as temporal_pooling "last" leave parameters without a gradient.
-            find_unused_parameters=True,
+            model, device_ids=[device.index] if device.type == "cuda" else None
         )
     if train_config.compile:
         training_model = torch.compile(training_model)
@@ -686,9 +715,9 @@ def _shard_batch(
     """Keep this process's share of a batch, with a loss weight per clip (1 without weights).
 
     Returns the share's frames, mask, targets, weights and ``counted``, a bool (b,) that is
-    False on a stand-in clip: a process whose share is empty (a batch with fewer clips than
-    processes) keeps the batch's last clip with weight 0, because DDP needs every process to
-    run forward and backward, and the zero weight keeps the clip out of the gradient.
+    False on a stand-in clip. A process whose share is empty (a batch with fewer clips than
+    processes) keeps the batch's last clip with weight 0. DDP needs every process to run
+    forward and backward, and the zero weight keeps the clip out of the gradient.
     """
     if weight is None:
         weight = torch.ones(len(target))
@@ -712,10 +741,10 @@ def _shard_loss(
 ) -> tuple[Tensor, float]:
     """Return a process's loss to minimise and its summed unweighted loss over its clips.
 
-    The loss is the weighted sum over this process's clips divided by the clips in the whole
-    batch and multiplied by the number of processes, so DDP's average of the processes'
-    gradients is the gradient of the batch's weighted mean loss. ``counted`` (b,) is False on
-    a stand-in clip (see :func:`_shard_batch`), which the summed loss leaves out.
+    The loss is the weighted sum over this process's clips, divided by the clips in the whole
+    batch and multiplied by the number of processes. DDP's average of the processes'
+    gradients is then the gradient of the batch's weighted mean loss. ``counted`` (b,) is
+    False on a stand-in clip (see :func:`_shard_batch`), which the summed loss leaves out.
     """
     loss_function = F.l1_loss if train_config.loss == "l1" else F.mse_loss
     per_clip = loss_function(prediction, target, reduction="none")  # (b,)
