@@ -85,7 +85,7 @@ def test_average_of_shard_gradients_is_the_batch_gradient(loss, weighted, batch_
     assert summed / batch_size == pytest.approx(reference_mean.item(), rel=1e-6)
 
 
-def test_an_empty_share_is_a_zero_weight_stand_in():
+def test_empty_share_becomes_zero_weight_clip():
     frames = torch.arange(2.0)[:, None]
     share = _shard_batch(frames, torch.ones(2, 1, dtype=torch.bool), torch.tensor([3.0, 4.0]),
                          None, ProcessGroup(2, 3))
@@ -101,7 +101,7 @@ def test_without_torchrun_there_is_one_process(monkeypatch):
     assert (group.rank, group.world_size, group.enabled, group.is_main) == (0, 1, False, True)
 
 
-def test_a_malformed_torchrun_variable_is_named(monkeypatch):
+def test_malformed_torchrun_variable_is_named(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "two")
     with pytest.raises(ValueError, match="WORLD_SIZE"):
         init_from_environment("cpu")
@@ -161,6 +161,18 @@ def test_bf16_and_channels_last_train_on_cpu(toy, tmp_path):  # noqa: F811
     assert not bf16_history["train_loss"].equals(history["train_loss"])
     assert bf16_history["val_mae"].iloc[-1] == pytest.approx(history["val_mae"].iloc[-1], abs=2.0)
     assert all(parameter.dtype == torch.float32 for parameter in model.parameters())
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_compiled_model_trains_and_saves_plain_state(toy, tmp_path):  # noqa: F811
+    """torch.compile on the CPU (inductor, about 20 s): same run within float tolerance."""
+    _, history = _fold(toy, tmp_path / "eager.pt", _train_config())
+    model, compiled_history = _fold(toy, tmp_path / "compiled.pt", _train_config(compile=True))
+    assert np.isfinite(compiled_history["val_mae"]).all()
+    np.testing.assert_allclose(compiled_history["val_mae"], history["val_mae"], atol=0.5)
+    state = load_checkpoint(tmp_path / "compiled.pt")["model_state"]
+    assert state.keys() == model.state_dict().keys()
+    assert not any(key.startswith(("_orig_mod.", "module.")) for key in state)
 
 
 def test_bf16_predictions_keep_float32_ages(toy):  # noqa: F811
