@@ -269,25 +269,26 @@ def resolve_params(arguments: argparse.Namespace) -> tuple[dict[str, Any], list[
 
 
 def resolve_device(requested: str) -> torch.device:
-    """Map train.device to the device this run uses.
+    """Map train.device to the device this run uses, as training does.
 
     Raises:
         BenchmarkError: If CUDA is requested but not available, or the name is unknown.
     """
     import torch
 
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise BenchmarkError(
-            f"CUDA was requested (train.device: cuda, from --device or the profile) but is not "
-            f"available: torch {torch.__version__} (CUDA build {torch.version.cuda}) sees no GPU. "
-            "Run on a machine with a GPU, or pass --device cpu with small --set overrides for a "
-            "smoke run"
-        )
-    if requested not in ("cpu", "cuda"):
-        raise BenchmarkError(f'train.device must be "auto", "cpu" or "cuda", got {requested!r}')
-    return torch.device(requested)
+    from siamlib.training.reproducibility import resolve_device as resolve_training_device
+
+    try:
+        return resolve_training_device(requested)
+    except ValueError as error:
+        if requested != "cuda":
+            raise BenchmarkError(f"train.device: {error}") from None
+    raise BenchmarkError(
+        f"CUDA was requested (train.device: cuda, from --device or the profile) but is not "
+        f"available: torch {torch.__version__} (CUDA build {torch.version.cuda}) sees no GPU. "
+        "Run on a machine with a GPU, or pass --device cpu with small --set overrides for a "
+        "smoke run"
+    )
 
 
 def synchronize(device: torch.device) -> None:

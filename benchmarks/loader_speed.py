@@ -1,7 +1,7 @@
 """Time reading training batches from the clip cache against training on them.
 
 The preprocess stage writes every aligned clip into one array, work/clips/clips.npy, which
-training memory-maps; a fold's training, validation and test clips are row indices into it.
+training memory-maps. A fold's training, validation and test clips are row indices into it.
 This script measures whether reading batches keeps the model busy, in one run on this
 machine, on random clips of the default size (16 frames of 64 x 64 pixels):
 
@@ -12,11 +12,11 @@ machine, on random clips of the default size (16 frames of 64 x 64 pixels):
     train step          forward, L1 loss, backward and AdamW on those batches with the
                         default SIAM (what reading has to keep up with)
 
-Each row reads every clip once per round (an epoch); `--repeats` rounds go through the rows
+Each row reads every clip once per round (an epoch). `--repeats` rounds go through the rows
 in turn and the fastest round of each counts. The clips are written to a temporary folder
-first, so the operating system's page cache holds them, as it does after training's first
-epoch. Results print as a Markdown table in clips per second, with each row's ratio to the
-training step; timings drift between runs, ratios less so.
+first, so they are in the operating system's page cache, as after training's first epoch.
+Results print as a Markdown table in clips per second, with each row's ratio to the training
+step. Timings drift between runs, ratios less so.
 
 Usage:
     .venv/bin/python benchmarks/loader_speed.py [--clips 256] [--repeats 3] [--workers 0 2]
@@ -57,7 +57,9 @@ class FilePerClipDataset(Dataset):
         return frames, torch.from_numpy(self.mask[i].copy()), torch.tensor(30.0)
 
 
-def epoch_seconds(loader: DataLoader, step: Callable[..., None] | None = None) -> float:
+def epoch_seconds(
+    loader: DataLoader | list, step: Callable[..., None] | None = None
+) -> float:
     """Return the seconds one pass over ``loader`` takes, calling ``step`` on each batch."""
     start = time.perf_counter()
     for frames, mask, ages in loader:
@@ -102,18 +104,17 @@ def main() -> None:
             optimizer.step()
 
         # The training step reads its batches from memory, so it times the model alone.
-        batches = list(loader(ClipDataset(memmap, mask, rows), 0))
-        rounds: dict[str, Callable[[], float]] = {
-            f"memmap, {workers} workers": (
-                lambda workers=workers: epoch_seconds(loader(ClipDataset(memmap, mask, rows),
-                                                             workers))
+        memmap_clips = ClipDataset(memmap, mask, rows)
+        batches = list(loader(memmap_clips, 0))
+        rounds: dict[str, Callable[[], float]] = {}
+        for workers in arguments.workers:
+            rounds[f"memmap, {workers} workers"] = (
+                lambda workers=workers: epoch_seconds(loader(memmap_clips, workers))
             )
-            for workers in arguments.workers
-        }
         rounds["one file per clip, 0 workers"] = lambda: epoch_seconds(
             loader(FilePerClipDataset(folder / "files", mask), 0)
         )
-        rounds["train step (SIAM, default size)"] = lambda: _train_seconds(batches, train_step)
+        rounds["train step (SIAM, default size)"] = lambda: epoch_seconds(batches, train_step)
 
         best = {name: float("inf") for name in rounds}
         for _ in range(arguments.repeats):
@@ -129,13 +130,6 @@ def main() -> None:
     for name, seconds in best.items():
         rate = arguments.clips / seconds
         print(f"| {name} | {rate:.0f} | {rate / train_rate:.1f} |")
-
-
-def _train_seconds(batches: list, step: Callable[..., None]) -> float:
-    start = time.perf_counter()
-    for frames, mask, ages in batches:
-        step(frames, mask, ages)
-    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """Time the whole DVC pipeline (`dvc repro`, what `make repro` runs), stage by stage.
 
-By default the script copies the files git lists (tracked, and untracked but not ignored, as a
-fresh clone plus local edits would have them) into a temporary folder, merges the chosen
-profile (profiles/NAME.yaml) over params.yaml there, and removes reports/, dvc.lock, work/ and
-DVC's caches, so that every stage runs from scratch. Then it runs `python -m dvc repro` in
-the copy with this interpreter's bin folder first on PATH, as `make repro` does.
+By default the script copies the files git lists into a temporary folder: tracked files, and
+untracked ones that git does not ignore, as a fresh clone plus local edits would have them.
+There it merges the chosen profile (profiles/NAME.yaml) over params.yaml and removes
+reports/, dvc.lock, work/ and DVC's caches, so that every stage runs from scratch. Then it
+runs `python -m dvc repro` in the copy with this interpreter's bin folder first on PATH, as
+`make repro` does.
 
 DVC prints `Running stage 'NAME':` before each stage it runs. A stage's time runs from that
 line to the next stage's line, or to the end of `dvc repro` for the last stage, so it also
@@ -23,7 +24,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import copy
 import datetime
 import importlib.metadata
 import json
@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from siamlib.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PROFILE = "default"
@@ -196,21 +198,6 @@ def group_by_family(timings: Iterable[StageTiming]) -> list[FamilyTiming]:
     return sorted(families.values(), key=lambda family: (-family.seconds, family.family))
 
 
-def deep_merge(base: dict, overrides: dict) -> dict:
-    """Return a copy of `base` with `overrides` merged in.
-
-    Mappings merge key by key at every depth. Any other value in `overrides`, lists included,
-    replaces the value in `base`. Neither argument is modified.
-    """
-    merged = copy.deepcopy(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
 def format_duration(seconds: float) -> str:
     """Format seconds as `42.0 s`, `3 min 05 s` or `1 h 02 min 07 s`."""
     if round(seconds, 1) < 60:
@@ -340,13 +327,9 @@ def apply_profile(repository: Path, profile: str) -> None:
     if not path.is_file():
         raise ValueError(f"profile {profile!r} not found: no {path}; "
                          f"available: {', '.join(profile_names(repository))}")
-    overrides = yaml.safe_load(path.read_text())
-    if not isinstance(overrides, dict):
-        raise ValueError(f"profile {path} must contain a YAML mapping, "
-                         f"found {type(overrides).__name__}")
     params_path = repository / "params.yaml"
-    params = yaml.safe_load(params_path.read_text())
-    params_path.write_text(yaml.safe_dump(deep_merge(params, overrides), sort_keys=False))
+    params = load_params(params_path, str(path))
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def reset_pipeline_state(repository: Path) -> None:
@@ -356,7 +339,7 @@ def reset_pipeline_state(repository: Path) -> None:
     work/ contains the persisted outputs (work/clips, checkpoints, resume states) that a rerun
     reuses, and .dvc/cache contains DVC's run cache, from which it restores outputs without
     running a stage. .dvc/tmp contains DVC's index and locks. The copy made by copy_repository
-    has none of work/ and .dvc/ caches, because git ignores them; removing them anyway keeps
+    has none of work/ and .dvc/ caches, because git ignores them. Removing them anyway keeps
     this step right for any folder.
     """
     for name in ("reports", "dvc.lock", "work", ".dvc/cache", ".dvc/tmp"):

@@ -8,6 +8,7 @@ params.yaml (README, "Profiles").
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,13 +20,17 @@ PROFILES_DIR = "profiles"
 
 
 def merge_params(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Return ``base`` updated by ``overrides``, recursing into mappings present in both."""
-    merged = dict(base)
+    """Return a copy of ``base`` updated by ``overrides``, recursing into mappings in both.
+
+    Any other value of ``overrides``, a list too, replaces the value in ``base``. The result
+    shares no mutable value with either argument.
+    """
+    merged = copy.deepcopy(dict(base))
     for key, value in overrides.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
             merged[key] = merge_params(merged[key], value)
         else:
-            merged[key] = value
+            merged[key] = copy.deepcopy(value)
     return merged
 
 

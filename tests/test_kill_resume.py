@@ -3,7 +3,7 @@
 A small DVC project has one stage that trains SIAM's folds with `python -m siamlib train` on
 the random clip cache of test_distributed.py, with its checkpoint folder kept across reruns
 (`persist: true`), as the study's training stages keep theirs. The first `dvc repro` is killed
-(SIGKILL to it and every process it started) as soon as a resume state appears; the second
+(SIGKILL to it and every process it started) as soon as a resume state appears. The second
 one must finish and give the predictions of an uninterrupted run. The same goes for training
 on two processes under torchrun.
 """

@@ -244,24 +244,6 @@ def test_failure_message():
     assert "before any stage started" in repro_time.failure_message(unnamed)
 
 
-def test_deep_merge_nested_and_lists():
-    base = {"seed": 0, "train": {"epochs": 40, "device": "auto"},
-            "ablation": {"run": ["a", "b", "c"]}}
-    overrides = {"train": {"epochs": 2}, "ablation": {"run": ["a"]}, "new": {"x": 1}}
-    merged = repro_time.deep_merge(base, overrides)
-    assert merged == {"seed": 0, "train": {"epochs": 2, "device": "auto"},
-                      "ablation": {"run": ["a"]}, "new": {"x": 1}}
-    assert base["train"]["epochs"] == 40  # inputs unchanged
-    assert base["ablation"]["run"] == ["a", "b", "c"]
-    merged["new"]["x"] = 2
-    assert overrides["new"]["x"] == 1
-
-
-def test_deep_merge_replaces_across_types():
-    assert repro_time.deep_merge({"a": {"b": 1}}, {"a": 3}) == {"a": 3}
-    assert repro_time.deep_merge({"a": 3}, {"a": {"b": 1}}) == {"a": {"b": 1}}
-
-
 def write_repository(folder: Path) -> None:
     (folder / "profiles").mkdir()
     params = {"seed": 0, "splits": {"num_folds": 5, "validation_fraction": 0.2}}
